@@ -1,0 +1,1 @@
+"""The kiosk job pipeline: Redis job protocol, storage, model client and workers."""

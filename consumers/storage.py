@@ -1,0 +1,93 @@
+"""One storage interface over a local directory, `gs://` and `s3://` (fsspec).
+
+Keys are bucket paths in the kiosk layout: `uploads/…`, `output/…`,
+`models/<Name>/<version>/…`.
+"""
+
+import posixpath
+from urllib.parse import quote
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from consumers.settings import KioskSettings
+
+DOWNLOAD_ROUTE = "/api/download/"
+"""Where the API serves objects of local storage (clouds use signed URLs)."""
+
+
+class Storage:
+    """Objects under one root: a directory path, `gs://bucket` or `s3://bucket[/prefix]`."""
+
+    def __init__(self, url: str, *, s3_endpoint_url: str | None = None,
+                 public_url: str = "http://127.0.0.1:8080") -> None:
+        options = {}
+        if url.startswith("s3://") and s3_endpoint_url:
+            options["endpoint_url"] = s3_endpoint_url
+        self.fs, root = fsspec.url_to_fs(url, **options)
+        self.root = root.rstrip("/")
+        self.public_url = public_url.rstrip("/")
+        if self.is_local:
+            self.fs.makedirs(self.root, exist_ok=True)
+
+    @classmethod
+    def from_settings(cls, settings: KioskSettings) -> "Storage":
+        """The storage the settings name."""
+        return cls(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url,
+                   public_url=settings.public_url)
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.fs, LocalFileSystem)
+
+    def path(self, key: str) -> str:
+        """The filesystem path of `key`; ValueError for keys that would leave the root."""
+        parts = key.split("/")
+        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"invalid storage key {key!r}")
+        return posixpath.join(self.root, key)
+
+    def read(self, key: str) -> bytes:
+        """The bytes of object `key` (FileNotFoundError when missing)."""
+        return self.fs.cat_file(self.path(key))
+
+    def write(self, key: str, data: bytes) -> None:
+        """Store `data` as `key`; readers never see a partial object."""
+        path = self.path(key)
+        if self.is_local:
+            # Write beside and rename: a reader sees the old object or the whole new one.
+            self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+            partial = f"{path}.partial"
+            self.fs.pipe_file(partial, data)
+            self.fs.mv(partial, path)
+        else:
+            self.fs.pipe_file(path, data)
+
+    def exists(self, key: str) -> bool:
+        return self.fs.exists(self.path(key))
+
+    def delete(self, key: str) -> None:
+        """Remove object `key` if it exists."""
+        try:
+            self.fs.rm_file(self.path(key))
+        except FileNotFoundError:
+            pass
+
+    def list(self, prefix: str) -> list[str]:
+        """Keys of every object under `prefix` (a folder key like `models/`)."""
+        base = self.path(prefix.rstrip("/"))
+        try:
+            paths = self.fs.find(base)
+        except FileNotFoundError:
+            return []
+        start = len(self.root) + 1
+        return sorted(p[start:] for p in paths if not p.endswith(".partial"))
+
+    def size(self, key: str) -> int:
+        return int(self.fs.size(self.path(key)))
+
+    def download_url(self, key: str, expires_seconds: int) -> str:
+        """A URL that downloads `key`: signed for cloud buckets, served by the API locally."""
+        if self.is_local:
+            return f"{self.public_url}{DOWNLOAD_ROUTE}{quote(key)}"
+        return self.fs.sign(self.path(key), expiration=expires_seconds)
