@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REQUIREMENTS := $(wildcard requirements.txt) consumers/requirements.txt frontend/requirements.txt requirements-dev.txt
-SYSTEM_PACKAGES := redis-server:redis-server
+SYSTEM_PACKAGES := redis-server:redis-server chromium:chromium
 
 .PHONY: run test bench train setup
 
