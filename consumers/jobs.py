@@ -41,6 +41,7 @@ RESULT_FIELDS = (
     "created_at", "finished_at", "total_time", "total_jobs", "prediction_time",
     "predict_retries", "postprocess_time", "upload_time", "download_time",
     "children_upload_time", "cleanup_time", "updated_at", "children", "attempts", "identity",
+    "preview_file_name", "nuclei",
 )
 """Fields the pipeline writes after creation."""
 

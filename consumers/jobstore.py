@@ -71,6 +71,14 @@ class JobStore:
         return self.set_status(job_key, JobStatus.FAILED, reason=reason,
                                finished_at=f"{time.time():.6f}", **fields)
 
+    def count_delivery(self, job_key: str) -> int:
+        """Count one more delivery of a job; returns how many there were."""
+        return int(self.redis.hincrby(job_key, "attempts", 1))
+
+    def uncount_delivery(self, job_key: str) -> None:
+        """Take back a delivery that was handed back unfinished (not the job's fault)."""
+        self.update(job_key, attempts=max(0, int(self.redis.hget(job_key, "attempts") or 1) - 1))
+
     def child_finished(self, parent_key: str, child_key: str, job_type: str) -> bool:
         """Record a finished child of a zip job; True when it was the last one."""
         result = self._child_finished(

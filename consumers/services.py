@@ -1,0 +1,69 @@
+"""What every job handler needs, built once per consumer process."""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import redis
+
+from consumers.errors import JobInputError
+from consumers.jobstore import JobStore
+from consumers.model_client import ModelClient
+from consumers.queue import JobQueue
+from consumers.retry import RetryPolicy
+from consumers.settings import ConsumerSettings
+from consumers.storage import Storage
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class Services:
+    """The connections and policies of one consumer."""
+
+    settings: ConsumerSettings
+    redis: redis.Redis
+    store: JobStore
+    queue: JobQueue
+    storage: Storage
+    model: ModelClient
+    retry: RetryPolicy
+
+    @classmethod
+    def from_settings(cls, settings: ConsumerSettings) -> "Services":
+        """Connect to what the settings name."""
+        client = redis.Redis.from_url(settings.redis_url, decode_responses=True,
+                                      health_check_interval=30)
+        return cls(
+            settings=settings,
+            redis=client,
+            store=JobStore(client, ttl_seconds=settings.job_ttl_seconds),
+            queue=JobQueue(client, settings.job_type, lease_seconds=settings.lease_seconds),
+            storage=Storage.from_settings(settings),
+            model=ModelClient(settings.model_server, max_batch_size=settings.max_batch_size,
+                              retry_budget_seconds=settings.predict_retry_budget_seconds),
+            retry=RetryPolicy(settings.retry_attempts, settings.retry_initial_seconds,
+                              settings.retry_max_seconds),
+        )
+
+    def close(self) -> None:
+        self.model.close()
+        self.redis.close()
+
+
+def guarded(services: Services, key: str, step: Callable[..., T], *args: object) -> T | None:
+    """Run a step of job `key`; any error ends that job `failed` with a readable reason.
+
+    Returns the step's result, or None when the job failed.
+    """
+    try:
+        return step(*args)
+    except JobInputError as error:
+        services.store.fail(key, str(error))
+    except Exception as error:  # a bug or an exhausted retry must not take other jobs down
+        log.exception("job %s failed", key)
+        services.store.fail(key, "the kiosk could not process this job "
+                                 f"({type(error).__name__}: {error})")
+    return None

@@ -1,0 +1,95 @@
+"""Zip jobs: fan out into one child job per image, then aggregate one archive.
+
+Both halves are idempotent, so a zip job delivered twice is harmless: child
+keys derive from the parent's, creating an existing child does nothing, and
+the aggregated archive is written to the same key with the same content.
+"""
+
+import io
+import json
+import time
+import zipfile
+from dataclasses import replace
+
+from consumers.jobs import JobRequest, JobStatus, child_job_key, parse_job_key
+from consumers.processing.archive import safe_zip_members, zip_bytes
+from consumers.segmentation import result_stem
+from consumers.services import Services
+
+# Per-child timing fields a zip job reports as comma-separated lists, as the
+# DeepCell Kiosk did for its benchmark clients.
+CHILD_TIMINGS = ("prediction_time", "predict_retries", "postprocess_time", "download_time")
+
+
+def run_zip_job(services: Services, key: str) -> None:
+    """Fan a zip job out, or aggregate it once every child has finished."""
+    job = services.store.get(key)
+    total = int(job.get("total_jobs") or 0)
+    if total and len(services.store.finished_children(key)) >= total:
+        _aggregate(services, key, job)
+    else:
+        _fan_out(services, key, JobRequest.from_fields(job))
+
+
+def _fan_out(services: Services, key: str, request: JobRequest) -> None:
+    settings, store = services.settings, services.store
+    started = time.monotonic()
+    data = services.retry.call(lambda: services.storage.read(request.input_file_name),
+                               "downloading the zip file")
+    download_time = time.monotonic() - started
+    members = safe_zip_members(data, max_members=settings.max_zip_members,
+                               max_total_bytes=settings.max_zip_bytes)
+    children = [child_job_key(key, index) for index in range(len(members))]
+    # Children are counted against total_jobs, so it is written before any child exists.
+    store.set_status(key, JobStatus.WAITING, progress=0, total_jobs=len(children),
+                     children=",".join(children), download_time=f"{download_time:.6f}")
+    started = time.monotonic()
+    folder = f"uploads/{parse_job_key(key)[1]}"
+    for child, (name, content) in zip(children, members):
+        upload = f"{folder}/{name}"
+        services.retry.call(lambda: services.storage.write(upload, content), "unpacking the zip file")
+        child_request = replace(request, input_file_name=upload, original_name=name, parent=key,
+                                created_at=time.time())
+        services.queue.submit(child, {**child_request.to_fields(), "status": JobStatus.NEW.value})
+    store.update(key, children_upload_time=f"{time.monotonic() - started:.6f}")
+
+
+def _aggregate(services: Services, key: str, job: dict[str, str]) -> None:
+    store = services.store
+    started = time.monotonic()
+    files: dict[str, bytes] = {}
+    results, failures = [], []
+    children = [store.get(child) | {"key": child} for child in job["children"].split(",")]
+    for child in children:
+        name = child.get("original_name", child["key"])
+        if child.get("status") == JobStatus.DONE:
+            archive = services.retry.call(lambda: services.storage.read(child["output_file_name"]),
+                                          "collecting the results")
+            with zipfile.ZipFile(io.BytesIO(archive)) as results_zip:
+                files.update((member, results_zip.read(member)) for member in results_zip.namelist())
+        else:
+            failures.append(name)
+        results.append({"name": name, "status": child.get("status", "expired"),
+                        "reason": child.get("reason", ""), "nuclei": child.get("nuclei")})
+    files["manifest.json"] = json.dumps({"job": key, "images": results}, indent=2).encode()
+    archive_key = f"output/{parse_job_key(key)[1]}/{result_stem(job['original_name'])}.zip"
+    services.retry.call(lambda: services.storage.write(archive_key, zip_bytes(files)),
+                        "saving the results")
+    finished = time.time()
+    timings = {field: ",".join(child.get(field, "") for child in children) for field in CHILD_TIMINGS}
+    fields = dict(timings, progress=100, failures=",".join(failures), finished_at=f"{finished:.6f}",
+                  output_file_name=archive_key,
+                  output_url=services.storage.download_url(archive_key,
+                                                           services.settings.signed_url_seconds),
+                  upload_time=f"{time.monotonic() - started:.6f}")
+    fields["total_time"] = f"{finished - float(job['created_at']):.6f}"
+    previews = [child["preview_file_name"] for child in children if child.get("preview_file_name")]
+    if previews:
+        fields["preview_file_name"] = previews[0]
+    if len(failures) == len(children):
+        fields["reason"] = "every image in the zip file failed:\n" + "\n".join(
+            f"{result['name']}: {result['reason']}" for result in results)
+        store.set_status(key, JobStatus.FAILED, **fields)
+    else:
+        store.set_status(key, JobStatus.DONE, **fields)
+    store.expire(key, services.settings.job_ttl_seconds)

@@ -1,0 +1,1 @@
+"""The whole kiosk on one machine: what `make run` starts."""
