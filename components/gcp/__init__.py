@@ -1,0 +1,1 @@
+"""Google Cloud family: network, GKE cluster, bucket, registry, identities."""

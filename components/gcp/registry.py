@@ -1,0 +1,82 @@
+"""Artifact Registry repository for the kiosk's images, with push credentials."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_gcp as gcp
+
+REPOSITORY_ID = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$")
+
+
+@dataclass(frozen=True)
+class ArtifactRegistryArgs:
+    project: str
+    location: str
+    repository_id: str = "kiosk"
+    # Members that pull images (the GKE node service account).
+    reader_members: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
+    keep_recent_versions: int = 10
+
+
+class ArtifactRegistry(pulumi.ComponentResource):
+    """A Docker repository; exposes the address, repository URL and a push login.
+
+    The login is an OAuth access token of whoever runs `pulumi` (CI's OIDC
+    identity or a developer's gcloud login), fetched at run time and marked
+    secret, so no key file exists anywhere.
+    """
+
+    def __init__(self, name: str, args: ArtifactRegistryArgs, opts: pulumi.ResourceOptions | None = None):
+        if not REPOSITORY_ID.match(args.repository_id):
+            raise ValueError(f"ArtifactRegistry {name}: invalid repository_id {args.repository_id!r}")
+        if args.keep_recent_versions < 1:
+            raise ValueError(f"ArtifactRegistry {name}: keep_recent_versions must be at least 1")
+        super().__init__("kiosk:gcp:ArtifactRegistry", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.repository = gcp.artifactregistry.Repository(
+            name,
+            project=args.project,
+            location=args.location,
+            repository_id=args.repository_id,
+            format="DOCKER",
+            description="Kiosk consumers and frontend images",
+            cleanup_policies=[
+                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
+                    id="keep-recent",
+                    action="KEEP",
+                    most_recent_versions=gcp.artifactregistry.RepositoryCleanupPolicyMostRecentVersionsArgs(
+                        keep_count=args.keep_recent_versions,
+                    ),
+                ),
+                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
+                    id="delete-old-untagged",
+                    action="DELETE",
+                    condition=gcp.artifactregistry.RepositoryCleanupPolicyConditionArgs(
+                        tag_state="UNTAGGED", older_than="604800s",
+                    ),
+                ),
+            ],
+            opts=child,
+        )
+        for i, member in enumerate(args.reader_members):
+            gcp.artifactregistry.RepositoryIamMember(
+                f"{name}-reader-{i}",
+                project=args.project,
+                location=args.location,
+                repository=self.repository.name,
+                role="roles/artifactregistry.reader",
+                member=member,
+                opts=child,
+            )
+        self.address = f"{args.location}-docker.pkg.dev"
+        self.repository_url = self.repository.repository_id.apply(
+            lambda rid: f"{args.location}-docker.pkg.dev/{args.project}/{rid}"
+        )
+        self.username = "oauth2accesstoken"
+        self.password = pulumi.Output.secret(gcp.organizations.get_client_config_output().access_token)
+        self.register_outputs({"address": self.address, "repositoryUrl": self.repository_url})

@@ -1,0 +1,1 @@
+"""Cloud-agnostic Kubernetes workloads shared by the GKE and EKS stacks."""

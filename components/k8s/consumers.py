@@ -1,0 +1,145 @@
+"""Consumers of one job type: a Deployment scaled by KEDA on its queue's length."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.k8s.keda import StreamTrigger, scaled_object, scaled_object_spec
+from components.shapes import (
+    MODEL_CLIENT_LABEL,
+    REDIS_CLIENT_LABEL,
+    RESTRICTED_CONTAINER,
+    resource_requirements,
+    restricted_pod,
+)
+
+METRICS_PORT = 9100
+APP_UID = 10001  # the non-root user of consumers/Dockerfile
+JOB_TYPE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$")
+# Time Kubernetes allows beyond KIOSK_SHUTDOWN_GRACE_SECONDS before SIGKILL:
+# the consumer hands its job back within the grace, then exits.
+GRACE_MARGIN_SECONDS = 30
+
+
+def queue_stream(job_type: str) -> str:
+    """The Redis stream holding a job type's outstanding work."""
+    return f"queue:{job_type}"
+
+
+@dataclass(frozen=True)
+class ConsumerPoolArgs:
+    provider: k8s.Provider
+    namespace: pulumi.Input[str]
+    service_account_name: pulumi.Input[str]
+    image: pulumi.Input[str]
+    job_type: str
+    redis_url: pulumi.Input[str]
+    redis_address: pulumi.Input[str]
+    storage_url: pulumi.Input[str]
+    model_server: pulumi.Input[str]
+    max_batch_size: int = 16
+    lease_seconds: int = 30
+    shutdown_grace_seconds: int = 60
+    job_ttl_seconds: int = 86400
+    max_replicas: int = 10
+    jobs_per_replica: int = 2
+    cpu: str = "1"
+    memory: str = "4Gi"
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    extra_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    keda: pulumi.Resource | None = None
+
+
+class ConsumerPool(pulumi.ComponentResource):
+    """Deployment `consumers-<jobType>`, its ScaledObject (0..max) and PDB."""
+
+    def __init__(self, name: str, args: ConsumerPoolArgs, opts: pulumi.ResourceOptions | None = None):
+        if not JOB_TYPE.match(args.job_type):
+            raise ValueError(f"ConsumerPool {name}: job type {args.job_type!r} must be a lowercase DNS label")
+        for key in ("max_batch_size", "lease_seconds", "shutdown_grace_seconds", "max_replicas", "jobs_per_replica"):
+            if getattr(args, key) < 1:
+                raise ValueError(f"ConsumerPool {name}: {key} must be at least 1")
+        super().__init__("kiosk:k8s:ConsumerPool", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        k8s_name = f"consumers-{args.job_type}"
+        labels = {
+            "app.kubernetes.io/name": "consumers",
+            "app.kubernetes.io/instance": k8s_name,
+            "app.kubernetes.io/part-of": "kiosk",
+            "kiosk.dev/job-type": args.job_type,
+        }
+        env = {
+            "KIOSK_REDIS_URL": args.redis_url,
+            "KIOSK_STORAGE_URL": args.storage_url,
+            "KIOSK_MODEL_SERVER": args.model_server,
+            "KIOSK_JOB_TYPE": args.job_type,
+            "KIOSK_MAX_BATCH_SIZE": str(args.max_batch_size),
+            "KIOSK_LEASE_SECONDS": str(args.lease_seconds),
+            "KIOSK_SHUTDOWN_GRACE_SECONDS": str(args.shutdown_grace_seconds),
+            "KIOSK_JOB_TTL_SECONDS": str(args.job_ttl_seconds),
+            "KIOSK_METRICS_PORT": str(METRICS_PORT),
+            **args.extra_env,
+        }
+        metrics_probe = {"httpGet": {"path": "/metrics", "port": "metrics"}}
+        self.deployment = k8s.apps.v1.Deployment(
+            name,
+            metadata={
+                "name": k8s_name,
+                "namespace": args.namespace,
+                "labels": labels,
+                # Scaled to zero by KEDA right after creation: nothing to await.
+                "annotations": {"pulumi.com/skipAwait": "true"},
+            },
+            spec={
+                # No `replicas`: KEDA's HPA owns the field.
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {
+                        "labels": {**labels, **REDIS_CLIENT_LABEL, **MODEL_CLIENT_LABEL},
+                        "annotations": {"prometheus.io/port": str(METRICS_PORT)},
+                    },
+                    "spec": {
+                        "serviceAccountName": args.service_account_name,
+                        "securityContext": restricted_pod(APP_UID),
+                        "nodeSelector": dict(args.node_selector),
+                        "terminationGracePeriodSeconds": args.shutdown_grace_seconds + GRACE_MARGIN_SECONDS,
+                        "containers": [{
+                            "name": "consumer",
+                            "image": args.image,
+                            "command": ["python", "-m", "consumers"],
+                            "env": [{"name": k, "value": v} for k, v in env.items()],
+                            "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
+                            "resources": resource_requirements(args.cpu, args.memory),
+                            "securityContext": RESTRICTED_CONTAINER,
+                            # No HTTP API: the metrics endpoint is the sign of life.
+                            "readinessProbe": {**metrics_probe, "periodSeconds": 10},
+                            "livenessProbe": {**metrics_probe, "periodSeconds": 20, "failureThreshold": 3,
+                                              "initialDelaySeconds": 30},
+                        }],
+                    },
+                },
+            },
+            opts=child,
+        )
+        trigger = StreamTrigger(args.redis_address, queue_stream(args.job_type), args.jobs_per_replica)
+        self.scaled_object = scaled_object(
+            name,
+            k8s_name,
+            args.namespace,
+            labels,
+            scaled_object_spec(self.deployment.metadata.name, [trigger], args.max_replicas),
+            pulumi.ResourceOptions(parent=self, provider=args.provider,
+                                   depends_on=[args.keda] if args.keda is not None else None),
+        )
+        k8s.policy.v1.PodDisruptionBudget(
+            name,
+            metadata={"name": k8s_name, "namespace": args.namespace, "labels": labels},
+            spec={"maxUnavailable": 1, "selector": {"matchLabels": labels}},
+            opts=child,
+        )
+        self.register_outputs({"deployment": self.deployment.metadata.name})

@@ -1,0 +1,166 @@
+"""The API and web portal: Deployment, Service, Ingress (optional TLS)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.shapes import (
+    REDIS_CLIENT_LABEL,
+    RESTRICTED_CONTAINER,
+    resource_requirements,
+    restricted_pod,
+)
+
+PORT = 8080
+APP_UID = 10001  # the non-root user of frontend/Dockerfile
+HEALTH_PATH = "/api/health-check"
+
+
+@dataclass(frozen=True)
+class FrontendArgs:
+    provider: k8s.Provider
+    namespace: pulumi.Input[str]
+    service_account_name: pulumi.Input[str]
+    image: pulumi.Input[str]
+    redis_url: pulumi.Input[str]
+    storage_url: pulumi.Input[str]
+    public_url: pulumi.Input[str]
+    job_ttl_seconds: int = 86400
+    # Require a generated bearer token (KIOSK_AUTH_TOKEN) on the API.
+    auth_enabled: bool = True
+    replicas: int = 2
+    cpu: str = "500m"
+    memory: str = "512Mi"
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    # Portal host; None answers on any host (e.g. the bare IP).
+    host: str | None = None
+    # Secret holding a TLS certificate for `host`; clouds that attach
+    # certificates through annotations (GKE pre-shared certs) leave it None.
+    tls_secret_name: str | None = None
+    ingress_class_name: str | None = None
+    ingress_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    service_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    extra_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
+class Frontend(pulumi.ComponentResource):
+    """Deployment `frontend`, ClusterIP Service, Ingress, auth Secret and PDB."""
+
+    def __init__(self, name: str, args: FrontendArgs, opts: pulumi.ResourceOptions | None = None):
+        if args.replicas < 1:
+            raise ValueError(f"Frontend {name}: replicas must be at least 1")
+        if args.tls_secret_name is not None and args.host is None:
+            raise ValueError(f"Frontend {name}: a TLS secret needs a host")
+        super().__init__("kiosk:k8s:Frontend", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        labels = {"app.kubernetes.io/name": "frontend", "app.kubernetes.io/part-of": "kiosk"}
+
+        env: list[dict] = [
+            {"name": k, "value": v}
+            for k, v in {
+                "KIOSK_PORT": str(PORT),
+                "KIOSK_REDIS_URL": args.redis_url,
+                "KIOSK_STORAGE_URL": args.storage_url,
+                "KIOSK_PUBLIC_URL": args.public_url,
+                "KIOSK_JOB_TTL_SECONDS": str(args.job_ttl_seconds),
+                **args.extra_env,
+            }.items()
+        ]
+        self.auth_token: pulumi.Output[str] | None = None
+        if args.auth_enabled:
+            # Generated once and kept in the (encrypted) state: the same token
+            # for every replica, rotated by replacing this resource.
+            token = random.RandomPassword(
+                f"{name}-token", length=48, special=False, opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.auth_token = pulumi.Output.secret(token.result)
+            secret = k8s.core.v1.Secret(
+                name,
+                metadata={"name": "frontend-auth", "namespace": args.namespace, "labels": labels},
+                type="Opaque",
+                string_data={"token": self.auth_token},
+                opts=child,
+            )
+            env.append({
+                "name": "KIOSK_AUTH_TOKEN",
+                "valueFrom": {"secretKeyRef": {"name": secret.metadata.name, "key": "token"}},
+            })
+        health = {"httpGet": {"path": HEALTH_PATH, "port": "http"}}
+        self.deployment = k8s.apps.v1.Deployment(
+            name,
+            metadata={"name": "frontend", "namespace": args.namespace, "labels": labels},
+            spec={
+                "replicas": args.replicas,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": {**labels, **REDIS_CLIENT_LABEL}},
+                    "spec": {
+                        "serviceAccountName": args.service_account_name,
+                        "securityContext": restricted_pod(APP_UID),
+                        "nodeSelector": dict(args.node_selector),
+                        "terminationGracePeriodSeconds": 30,
+                        "containers": [{
+                            "name": "frontend",
+                            "image": args.image,
+                            "command": ["python", "-m", "frontend"],
+                            "env": env,
+                            "ports": [{"name": "http", "containerPort": PORT}],
+                            "resources": resource_requirements(args.cpu, args.memory),
+                            "securityContext": RESTRICTED_CONTAINER,
+                            # GKE's load balancer derives its health check from
+                            # this readiness probe's path.
+                            "readinessProbe": {**health, "periodSeconds": 10},
+                            "livenessProbe": {**health, "periodSeconds": 20, "failureThreshold": 3},
+                        }],
+                    },
+                },
+            },
+            opts=child,
+        )
+        self.service = k8s.core.v1.Service(
+            name,
+            metadata={
+                "name": "frontend",
+                "namespace": args.namespace,
+                "labels": labels,
+                "annotations": dict(args.service_annotations),
+            },
+            spec={
+                "type": "ClusterIP",
+                "selector": labels,
+                "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+            },
+            opts=child,
+        )
+        backend = {"service": {"name": self.service.metadata.name, "port": {"name": "http"}}}
+        rule: dict = {"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}
+        if args.host is not None:
+            rule["host"] = args.host
+        ingress_spec: dict = {"defaultBackend": backend, "rules": [rule]}
+        if args.ingress_class_name is not None:
+            ingress_spec["ingressClassName"] = args.ingress_class_name
+        if args.tls_secret_name is not None:
+            ingress_spec["tls"] = [{"hosts": [args.host], "secretName": args.tls_secret_name}]
+        self.ingress = k8s.networking.v1.Ingress(
+            name,
+            metadata={
+                "name": "frontend",
+                "namespace": args.namespace,
+                "labels": labels,
+                "annotations": dict(args.ingress_annotations),
+            },
+            spec=ingress_spec,
+            opts=child,
+        )
+        k8s.policy.v1.PodDisruptionBudget(
+            name,
+            metadata={"name": "frontend", "namespace": args.namespace, "labels": labels},
+            spec={"maxUnavailable": 1, "selector": {"matchLabels": labels}},
+            opts=child,
+        )
+        self.register_outputs({"service": self.service.metadata.name})

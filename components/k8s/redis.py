@@ -1,0 +1,156 @@
+"""Redis in the cluster: one StatefulSet pod with AOF persistence on a volume."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.shapes import (
+    REDIS_CLIENT_LABEL,
+    RESTRICTED_CONTAINER,
+    RedisEndpoint,
+    resource_requirements,
+    restricted_pod,
+)
+
+PORT = 6379
+REDIS_UID = 999  # the "redis" user of the official image
+
+
+@dataclass(frozen=True)
+class PeerSelector:
+    """Pods of another namespace allowed to reach Redis (KEDA's operator)."""
+
+    namespace: pulumi.Input[str]
+    pod_labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class RedisServerArgs:
+    provider: k8s.Provider
+    namespace: pulumi.Input[str]
+    # The official image (Bitnami's free catalogue was cut back in 2025).
+    image: str = "redis:7.4-alpine"
+    storage_gi: int = 10
+    storage_class: str | None = None
+    memory_mi: int = 2048
+    cpu: str = "500m"
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    # Other namespaces' pods that need Redis (KEDA polls the queue streams).
+    extra_peers: Sequence[PeerSelector] = field(default_factory=tuple)
+
+
+class RedisServer(pulumi.ComponentResource):
+    """Service `redis`, StatefulSet with a PVC, NetworkPolicy and PDB."""
+
+    endpoint: RedisEndpoint
+
+    def __init__(self, name: str, args: RedisServerArgs, opts: pulumi.ResourceOptions | None = None):
+        if args.storage_gi < 1:
+            raise ValueError(f"RedisServer {name}: storage_gi must be at least 1")
+        if args.memory_mi < 256:
+            raise ValueError(f"RedisServer {name}: memory_mi must be at least 256")
+        if ":" not in args.image:
+            raise ValueError(f"RedisServer {name}: pin the image tag, got {args.image!r}")
+        super().__init__("kiosk:k8s:RedisServer", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        labels = {"app.kubernetes.io/name": "redis", "app.kubernetes.io/part-of": "kiosk"}
+        # Leave 20% of the container's memory for AOF rewrite buffers and
+        # fragmentation; jobs must never be evicted, so writes fail instead.
+        maxmemory_mb = args.memory_mi * 8 // 10
+        command = [
+            "redis-server",
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "",
+            "--dir", "/data",
+            "--maxmemory", f"{maxmemory_mb}mb",
+            "--maxmemory-policy", "noeviction",
+            # Access is restricted by the NetworkPolicy below; protected mode
+            # would refuse every non-loopback client of a password-less server.
+            "--protected-mode", "no",
+        ]
+        claim: dict = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": f"{args.storage_gi}Gi"}},
+        }
+        if args.storage_class is not None:
+            claim["storageClassName"] = args.storage_class
+        self.service = k8s.core.v1.Service(
+            name,
+            metadata={"name": "redis", "namespace": args.namespace, "labels": labels},
+            spec={
+                "type": "ClusterIP",
+                "selector": labels,
+                "ports": [{"name": "redis", "port": PORT, "targetPort": "redis"}],
+            },
+            opts=child,
+        )
+        self.stateful_set = k8s.apps.v1.StatefulSet(
+            name,
+            metadata={"name": "redis", "namespace": args.namespace, "labels": labels},
+            spec={
+                "serviceName": self.service.metadata.name,
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "securityContext": restricted_pod(REDIS_UID, fs_group=REDIS_UID),
+                        "nodeSelector": dict(args.node_selector),
+                        "terminationGracePeriodSeconds": 30,
+                        "containers": [{
+                            "name": "redis",
+                            "image": args.image,
+                            "command": command,
+                            "ports": [{"name": "redis", "containerPort": PORT}],
+                            "resources": resource_requirements(args.cpu, f"{args.memory_mi}Mi"),
+                            "securityContext": RESTRICTED_CONTAINER,
+                            "readinessProbe": {
+                                "exec": {"command": ["redis-cli", "ping"]},
+                                "periodSeconds": 5,
+                                "timeoutSeconds": 2,
+                            },
+                            "livenessProbe": {
+                                "tcpSocket": {"port": "redis"},
+                                "initialDelaySeconds": 15,
+                                "periodSeconds": 10,
+                            },
+                            "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                        }],
+                    },
+                },
+                "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": claim}],
+            },
+            opts=child,
+        )
+        peers: list[dict] = [{"podSelector": {"matchLabels": REDIS_CLIENT_LABEL}}]
+        for peer in args.extra_peers:
+            peers.append({
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": peer.namespace}},
+                "podSelector": {"matchLabels": dict(peer.pod_labels)},
+            })
+        k8s.networking.v1.NetworkPolicy(
+            name,
+            metadata={"name": "redis", "namespace": args.namespace, "labels": labels},
+            spec={
+                "podSelector": {"matchLabels": labels},
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": peers, "ports": [{"protocol": "TCP", "port": PORT}]}],
+            },
+            opts=child,
+        )
+        # A single Redis must not be evicted by the cluster autoscaler while
+        # jobs run; node upgrades still proceed (GKE waits up to an hour).
+        k8s.policy.v1.PodDisruptionBudget(
+            name,
+            metadata={"name": "redis", "namespace": args.namespace, "labels": labels},
+            spec={"minAvailable": 1, "selector": {"matchLabels": labels}},
+            opts=child,
+        )
+        host = pulumi.Output.concat(self.service.metadata.name, ".", self.service.metadata.namespace, ".svc.cluster.local")
+        self.endpoint = RedisEndpoint(host=host, port=PORT)
+        self.register_outputs({"address": self.endpoint.address})

@@ -1,0 +1,113 @@
+"""Shapes that both cloud families expose, so workloads never ask which cloud.
+
+A cluster component of any cloud (GKE today, EKS next) exposes a
+`ClusterInfo`: a Kubernetes provider, a kubeconfig marked secret, and the
+scheduling facts workloads need (node labels per pool, GPU taints).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+GPU_RESOURCE = "nvidia.com/gpu"
+
+# Labels put on kiosk pods that may talk to Redis / TF-Serving; the
+# NetworkPolicies of those two admit only pods that carry them.
+REDIS_CLIENT_LABEL = {"kiosk.dev/redis-client": "true"}
+MODEL_CLIENT_LABEL = {"kiosk.dev/model-client": "true"}
+
+
+@dataclass(frozen=True)
+class Taint:
+    """A node taint in Kubernetes' spelling (effect NoSchedule, not NO_SCHEDULE)."""
+
+    key: str
+    value: str
+    effect: str = "NoSchedule"
+
+    def toleration(self) -> dict[str, str]:
+        """The toleration a pod needs to land on a node with this taint."""
+        return {"key": self.key, "operator": "Equal", "value": self.value, "effect": self.effect}
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """What every cluster component hands to the workloads."""
+
+    provider: k8s.Provider
+    kubeconfig: pulumi.Output[str]
+    kubernetes_version: str
+    system_node_labels: Mapping[str, str]
+    worker_node_labels: Mapping[str, str]
+    gpu_node_labels: Mapping[str, str]
+    gpu_taints: Sequence[Taint]
+    # Namespaces whose pods scrape Prometheus metrics (GKE: managed Prometheus).
+    metrics_namespaces: Sequence[str] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class RedisEndpoint:
+    """Where Redis answers: in the cluster or a managed service."""
+
+    host: pulumi.Output[str]
+    port: int = 6379
+
+    @property
+    def address(self) -> pulumi.Output[str]:
+        """host:port, as KEDA's redis-streams scaler wants it."""
+        return pulumi.Output.concat(self.host, ":", str(self.port))
+
+    @property
+    def url(self) -> pulumi.Output[str]:
+        """KIOSK_REDIS_URL."""
+        return pulumi.Output.concat("redis://", self.host, ":", str(self.port), "/0")
+
+
+def resource_requirements(cpu: str, memory: str, *, cpu_limit: str | None = None,
+                          memory_limit: str | None = None,
+                          extra: Mapping[str, str] | None = None) -> dict:
+    """Requests and limits (limits default to the requests: guaranteed QoS)."""
+    extra = {} if extra is None else dict(extra)
+    requests = {"cpu": cpu, "memory": memory, **extra}
+    limits = {
+        "cpu": cpu if cpu_limit is None else cpu_limit,
+        "memory": memory if memory_limit is None else memory_limit,
+        **extra,
+    }
+    return {"requests": requests, "limits": limits}
+
+
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
+def restricted_pod(run_as_user: int, fs_group: int | None = None) -> dict:
+    """Pod securityContext meeting the 'restricted' Pod Security Standard."""
+    ctx: dict = {
+        "runAsNonRoot": True,
+        "runAsUser": run_as_user,
+        "runAsGroup": run_as_user,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    if fs_group is not None:
+        ctx["fsGroup"] = fs_group
+    return ctx
+
+
+@dataclass(frozen=True)
+class WorkloadServiceAccounts:
+    """Kubernetes service accounts bound to cloud identities, one per workload.
+
+    Every cloud family's identity component returns this: the workloads only
+    reference the names, never the cloud identity behind them.
+    """
+
+    consumers: pulumi.Output[str]
+    frontend: pulumi.Output[str]
+    tf_serving: pulumi.Output[str]

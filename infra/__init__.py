@@ -1,0 +1,1 @@
+"""The Pulumi program: `__main__.py` wires components from `config.load()`."""

@@ -1,0 +1,131 @@
+"""The kiosk's Pulumi program. It only wires components: one typed config in,
+each component's outputs straight into the next one's args."""
+
+import os
+import sys
+from pathlib import Path
+
+# Pulumi runs this file with infra/ as the working directory and only infra/
+# on sys.path; the components live beside it at the repository root.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import pulumi  # noqa: E402
+
+from components.k8s.consumers import ConsumerPool, ConsumerPoolArgs, queue_stream  # noqa: E402
+from components.k8s.frontend import Frontend, FrontendArgs  # noqa: E402
+from components.k8s.images import ContainerImages, ContainerImagesArgs  # noqa: E402
+from components.k8s.keda import Keda, KedaArgs  # noqa: E402
+from components.k8s.namespace import KioskNamespace, KioskNamespaceArgs  # noqa: E402
+from components.k8s.redis import PeerSelector, RedisServer, RedisServerArgs  # noqa: E402
+from components.k8s.tf_serving import ServedModel, TfServing, TfServingArgs  # noqa: E402
+from infra import config  # noqa: E402
+from infra.platforms import PLATFORMS  # noqa: E402
+
+cfg = config.load()
+platform = PLATFORMS[cfg.cloud](cfg)
+cluster = platform.cluster
+
+namespace = KioskNamespace("kiosk-ns", KioskNamespaceArgs(provider=cluster.provider, name=cfg.namespace))
+keda_namespace = KioskNamespace("keda-ns", KioskNamespaceArgs(provider=cluster.provider, name=cfg.keda_namespace))
+accounts = platform.service_accounts(namespace.name)
+
+images = ContainerImages("kiosk-build", ContainerImagesArgs(
+    registry_address=platform.registry.address,
+    repository_url=platform.registry.repository_url,
+    username=platform.registry.username,
+    password=platform.registry.password,
+    # Build context = repository root, relative so state is machine-independent.
+    context=os.path.relpath(ROOT, os.getcwd()),
+    tag=cfg.image_tag,
+    platforms=(cfg.image_platform,),
+    build_on_preview=cfg.build_images_on_preview,
+))
+
+keda = Keda("keda", KedaArgs(
+    provider=cluster.provider,
+    namespace=keda_namespace.name,
+    chart_version=cfg.keda_chart_version,
+    node_selector=cluster.system_node_labels,
+))
+
+if platform.managed_redis is not None:
+    redis = platform.managed_redis
+else:
+    redis = RedisServer("redis", RedisServerArgs(
+        provider=cluster.provider,
+        namespace=namespace.name,
+        image=cfg.redis_image,
+        storage_gi=cfg.redis_storage_gi,
+        memory_mi=cfg.redis_memory_mi,
+        node_selector=cluster.system_node_labels,
+        extra_peers=(PeerSelector(namespace=keda.namespace, pod_labels=keda.operator_pod_labels),),
+    )).endpoint
+
+tf_serving = TfServing("tf-serving", TfServingArgs(
+    provider=cluster.provider,
+    namespace=namespace.name,
+    service_account_name=accounts.tf_serving,
+    model_base_uri=platform.models_uri,
+    models=tuple(ServedModel(m.name, m.versions) for m in cfg.models),
+    redis_address=redis.address,
+    queues=tuple(queue_stream(jt) for jt in cfg.job_types),
+    max_batch_size=cfg.max_batch_size,
+    batch_timeout_micros=cfg.batch_timeout_micros,
+    image=cfg.tf_serving_image,
+    gpus_per_replica=cfg.gpus_per_replica,
+    max_replicas=cfg.tf_serving_max_replicas,
+    jobs_per_replica=cfg.tf_serving_jobs_per_replica,
+    cooldown_seconds=cfg.tf_serving_cooldown_seconds,
+    gpu_node_labels=cluster.gpu_node_labels,
+    gpu_taints=cluster.gpu_taints,
+    metrics_namespaces=cluster.metrics_namespaces,
+    keda=keda.release,
+))
+
+for job_type in cfg.job_types:
+    ConsumerPool(f"consumers-{job_type}", ConsumerPoolArgs(
+        provider=cluster.provider,
+        namespace=namespace.name,
+        service_account_name=accounts.consumers,
+        image=images.consumers_ref,
+        job_type=job_type,
+        redis_url=redis.url,
+        redis_address=redis.address,
+        storage_url=platform.storage_url,
+        model_server=tf_serving.address,
+        max_batch_size=cfg.max_batch_size,
+        lease_seconds=cfg.lease_seconds,
+        shutdown_grace_seconds=cfg.shutdown_grace_seconds,
+        job_ttl_seconds=cfg.job_ttl_seconds,
+        max_replicas=cfg.consumer_max_replicas,
+        jobs_per_replica=cfg.consumer_jobs_per_replica,
+        cpu=cfg.consumer_cpu,
+        memory=cfg.consumer_memory,
+        node_selector=cluster.worker_node_labels,
+        keda=keda.release,
+    ))
+
+frontend = Frontend("frontend", FrontendArgs(
+    provider=cluster.provider,
+    namespace=namespace.name,
+    service_account_name=accounts.frontend,
+    image=images.frontend_ref,
+    redis_url=redis.url,
+    storage_url=platform.storage_url,
+    public_url=platform.portal_url,
+    job_ttl_seconds=cfg.job_ttl_seconds,
+    auth_enabled=cfg.auth_enabled,
+    replicas=cfg.frontend_replicas,
+    node_selector=cluster.system_node_labels,
+    host=platform.portal_host,
+    ingress_annotations=platform.ingress_annotations,
+))
+
+pulumi.export("portalUrl", platform.portal_url)
+pulumi.export("bucket", platform.bucket_name)
+pulumi.export("registry", platform.registry.repository_url)
+pulumi.export("kubeconfig", pulumi.Output.secret(cluster.kubeconfig))
+if frontend.auth_token is not None:
+    pulumi.export("apiToken", frontend.auth_token)

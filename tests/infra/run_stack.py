@@ -1,0 +1,172 @@
+"""Run the real Pulumi program for one stack file under mocks; print JSON.
+
+Usage: python tests/infra/run_stack.py stacks/Pulumi.<stack>.yaml [extra.yaml]
+
+Mimics what the CLI does before a program runs: merges the Pulumi.yaml config
+schema's defaults under the stack's config, then runs infra/__main__.py from
+infra/ (the working directory Pulumi uses for `main: infra/`). Every resource
+registration is recorded with its URN, type, provider and inputs (secrets kept
+wrapped as {"__secret__": value}); stack outputs are recorded with their
+secretness. Runs in its own process because Pulumi's runtime state is global.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import runpy
+import sys
+import traceback
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+PROJECT = "kiosk"
+
+
+def stack_name(stack_file: Path) -> str:
+    name = stack_file.name
+    if not (name.startswith("Pulumi.") and name.endswith(".yaml")):
+        raise ValueError(f"{stack_file} is not a Pulumi.<stack>.yaml file")
+    return name[len("Pulumi."):-len(".yaml")]
+
+
+def _as_config_string(value) -> str:
+    """The CLI hands every config value to the program as a string (JSON for non-strings)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def merged_config(stack_file: Path, overrides: dict | None = None) -> dict[str, str]:
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    stack = yaml.safe_load(stack_file.read_text()) or {}
+    config: dict[str, str] = {}
+    for key, schema in (project.get("config") or {}).items():
+        if "default" in schema:
+            config[f"{PROJECT}:{key}"] = _as_config_string(schema["default"])
+    for key, value in {**(stack.get("config") or {}), **(overrides or {})}.items():
+        config[key] = _as_config_string(value)
+    return config
+
+
+def _plain(value):
+    """Wrapped secrets -> {"__secret__": value}; unknowns -> None."""
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == SECRET_SIG:
+            return {"__secret__": _plain(value.get("value"))}
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+def _fake_outputs(typ: str, name: str, inputs: dict) -> dict:
+    """Outputs a provider would compute that the program reads."""
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    out = dict(inputs)
+    out.setdefault("name", f"{name}-{digest[:7]}")
+    if typ == "gcp:container/cluster:Cluster":
+        out["endpoint"] = "203.0.113.1"
+        out["masterAuth"] = {"clusterCaCertificate": "Y2VydA=="}
+        endpoints = inputs.get("controlPlaneEndpointsConfig") or {}
+        if endpoints:
+            out["controlPlaneEndpointsConfig"] = {
+                "dnsEndpointConfig": {**endpoints.get("dnsEndpointConfig", {}),
+                                      "endpoint": f"gke-{digest[:16]}.us-central1.gke.goog"},
+            }
+    elif typ == "gcp:serviceaccount/account:Account":
+        project = inputs.get("project", "project")
+        out["email"] = f"{inputs['accountId']}@{project}.iam.gserviceaccount.com"
+        out["name"] = f"projects/{project}/serviceAccounts/{out['email']}"
+    elif typ == "gcp:compute/globalAddress:GlobalAddress":
+        out["address"] = "203.0.113.10"
+    elif typ == "gcp:artifactregistry/repository:Repository":
+        out["name"] = inputs["repositoryId"]
+    elif typ == "gcp:redis/instance:Instance":
+        out["host"] = "10.1.0.3"
+    elif typ == "docker-build:index:Image":
+        sha = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+        out["digest"] = f"sha256:{sha}"
+        out["ref"] = f"{inputs['tags'][0]}@sha256:{sha}"
+    elif typ == "kubernetes:helm.sh/v3:Release":
+        out["status"] = {"namespace": inputs.get("namespace"), "appVersion": inputs.get("version"),
+                         "status": "deployed"}
+    elif typ == "random:index/randomPassword:RandomPassword":
+        out["result"] = digest[: int(inputs.get("length", 16))]
+    return out
+
+
+def run(stack_file: Path, overrides: dict | None = None) -> dict:
+    import pulumi
+    from pulumi.runtime import mocks, rpc
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    stack = stack_name(stack_file)
+    pulumi.runtime.set_all_config(merged_config(stack_file, overrides))
+    recorded: list[dict] = []
+
+    class Mocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+            return f"{args.name}-id", _fake_outputs(args.typ, args.name, args.inputs)
+
+        def call(self, args: pulumi.runtime.MockCallArgs):
+            if args.token == "gcp:organizations/getClientConfig:getClientConfig":
+                return {"accessToken": "ya29.mock-token", "project": "mock", "region": "us-central1",
+                        "id": "mock", "zone": ""}
+            raise NotImplementedError(f"no mock for invoke {args.token}")
+
+    class Monitor(mocks.MockMonitor):
+        def RegisterResource(self, request):
+            response = super().RegisterResource(request)
+            recorded.append({
+                "urn": response.urn,
+                "type": request.type,
+                "name": request.name,
+                "custom": bool(request.custom),
+                "provider": request.provider,
+                "inputs": _plain(rpc.deserialize_properties(request.object)),
+            })
+            return response
+
+    mock = Mocks()
+    pulumi.runtime.set_mocks(mock, project=PROJECT, stack=stack, preview=False, monitor=Monitor(mock))
+    program = ROOT / "infra" / "__main__.py"
+    cwd = os.getcwd()
+    os.chdir(program.parent)
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+    finally:
+        os.chdir(cwd)
+
+    async def outputs() -> dict:
+        from pulumi.runtime.settings import get_root_resource
+
+        result = {}
+        for key, value in get_root_resource().outputs.items():
+            out = pulumi.Output.from_input(value)
+            result[key] = {"value": _plain(await out.future()), "secret": bool(await out.is_secret())}
+        return result
+
+    return {"stack": stack, "resources": recorded, "outputs": _sync_await(outputs())}
+
+
+def main(argv: list[str]) -> int:
+    stack_file = Path(argv[1]).resolve()
+    overrides = yaml.safe_load(Path(argv[2]).read_text()) if len(argv) > 2 else None
+    try:
+        result = run(stack_file, overrides)
+    except Exception:  # report the program's own failure to the test verbatim
+        traceback.print_exc()
+        return 1
+    json.dump(result, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
