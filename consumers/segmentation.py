@@ -22,7 +22,7 @@ from consumers.processing.normalize import normalize
 from consumers.processing.overlay import overlay_png
 from consumers.processing.postprocess import labels_from_predictions
 from consumers.processing.resize import rescale, restore_labels
-from consumers.processing.tiling import Tiler, TileLayout
+from consumers.processing.tiling import TileLayout, stitch_tiles, tile_image
 from consumers.services import Services, guarded
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,6 @@ class _Frame:
 class _Job:
     key: str
     request: JobRequest
-    tiler: Tiler
     frames: list[_Frame]
     tiles: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
@@ -70,15 +69,17 @@ def _prepare(services: Services, key: str) -> _Job:
     image = read_image(data, request.original_name, max_pixels=settings.max_image_pixels,
                        max_channels=settings.max_channels,
                        dimension_order=request.dimension_order or None)
-    pixels = select_channels(image, list(request.channels) or None, spec.channels or 1)
-    tiler = Tiler(tile_size=spec.tile_height or settings.tile_size, overlap=settings.tile_overlap)
+    pixels = select_channels(image, list(request.channels) or None, spec.channels or 1,
+                             model_name=request.model_name)
+    tile = spec.tile_height or settings.tile_size
     frames, tiles = [], []
     for frame in pixels:
         normalised = normalize(frame)
-        frame_tiles, layout = tiler.split(rescale(normalised, request.scale))
+        scaled = rescale(normalised, request.scale, max_pixels=settings.max_image_pixels)
+        frame_tiles, layout = tile_image(scaled, tile=tile, overlap=min(settings.tile_overlap, tile // 2))
         frames.append(_Frame(frame.shape[:2], normalised.max(axis=-1), layout))
         tiles.append(frame_tiles)
-    job = _Job(key, request, tiler, frames, np.concatenate(tiles))
+    job = _Job(key, request, frames, np.concatenate(tiles))
     job.timings["download_time"] = download_time
     return job
 
@@ -127,7 +128,7 @@ def _finish(services: Services, job: _Job) -> None:
     store, key, request = services.store, job.key, job.request
     store.set_status(key, JobStatus.POSTPROCESSING)
     started = time.monotonic()
-    labels = np.stack([_labels(job, frame) for frame in job.frames])
+    labels = np.stack([_labels(frame) for frame in job.frames])
     job.timings["postprocess_time"] = time.monotonic() - started
 
     store.set_status(key, JobStatus.SAVING)
@@ -157,9 +158,9 @@ def _finish(services: Services, job: _Job) -> None:
         **{name: f"{seconds:.6f}" for name, seconds in job.timings.items()})
 
 
-def _labels(job: _Job, frame: _Frame) -> np.ndarray:
-    fgbg = job.tiler.stitch(frame.layout, frame.outputs["fgbg"])[..., 0]
-    inner = job.tiler.stitch(frame.layout, frame.outputs["inner_distance"])[..., 0]
+def _labels(frame: _Frame) -> np.ndarray:
+    fgbg = stitch_tiles(frame.outputs["fgbg"], frame.layout)[..., 0]
+    inner = stitch_tiles(frame.outputs["inner_distance"], frame.layout)[..., 0]
     return restore_labels(labels_from_predictions(fgbg, inner), frame.shape)
 
 

@@ -37,7 +37,7 @@ class ConsumerSettings(KioskSettings):
     retry_max_seconds: float = Field(10, ge=0)
     predict_retry_budget_seconds: float = Field(600, ge=0, description="wait for a model server")
     tile_size: int = Field(256, ge=32, description="used when the model accepts any size")
-    tile_overlap: int = Field(32, ge=0)
+    tile_overlap: int = Field(64, ge=0, description="at most half the tile size")
     max_image_pixels: int = Field(100_000_000, gt=0)
     max_channels: int = Field(16, gt=0)
     max_zip_members: int = Field(1000, gt=0)

@@ -14,6 +14,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
+import redis
+
 from consumers import metrics
 from consumers.jobs import JobRequest, JobStatus
 from consumers.queue import Delivery
@@ -59,8 +61,19 @@ class Worker:
         self.queue.ensure_group()
         log.info("consumer %s serving %s", self.id, self.queue.stream)
         while not self.stopping.is_set():
-            self._requeue_expired()
-            deliveries = self.queue.claim(self.id, self.services.settings.jobs_per_claim, self.tick)
+            try:
+                self._requeue_expired()
+                deliveries = self.queue.claim(self.id, self.services.settings.jobs_per_claim, self.tick)
+            except redis.ResponseError as error:
+                if "NOGROUP" not in str(error):
+                    raise
+                log.warning("the queue vanished (Redis restarted without its data?): recreating it")
+                self.queue.ensure_group()
+                continue
+            except redis.ConnectionError as error:
+                log.warning("Redis unreachable (%s): retrying", error)
+                self.stopping.wait(1)
+                continue
             if deliveries and not self.stopping.is_set():
                 self._work(deliveries)
             elif deliveries:

@@ -1,0 +1,71 @@
+"""Bad input ends the job `failed` with a readable reason; consumers survive every case."""
+
+import io
+import zipfile
+
+import numpy as np
+import PIL.Image
+import pytest
+import tifffile
+
+from tests.consumers.conftest import synthetic_tiff
+
+
+def _png(shape, mode="L") -> bytes:
+    buffer = io.BytesIO()
+    PIL.Image.new(mode, shape[::-1]).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _zip(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _five_channels() -> bytes:
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, np.zeros((5, 64, 64), np.uint16), metadata={"axes": "CYX"})
+    return buffer.getvalue()
+
+
+GOOD_TIFF = synthetic_tiff(seed=30, shape=(128, 128))[0]
+
+CASES = {
+    "zero-byte": ("empty.tif", b"", {}, "empty"),
+    "not an image": ("notes.tif", b"Dear lab, here are my results...\n" * 20, {}, "not"),
+    "truncated tiff": ("cut.tif", GOOD_TIFF[: len(GOOD_TIFF) // 3], {}, "cut.tif"),
+    "truncated png": ("cut.png", _png((300, 300))[:60], {}, "cut.png"),
+    "over the pixel limit": ("huge.png", _png((5000, 4000)), {}, "limit"),
+    "wrong channel count": ("five.tif", _five_channels(), {}, "channel"),
+    "channel out of range": ("one.tif", GOOD_TIFF, {"channels": (3,)}, "channel"),
+    "unknown model": ("a.tif", GOOD_TIFF, {"model": "NoSuchModel"}, "NoSuchModel"),
+    "unknown version": ("a.tif", GOOD_TIFF, {"model_version": "99"}, "99"),
+    "zip-slip": ("slip.zip", _zip({"../../etc/evil.tif": GOOD_TIFF}), {}, "evil.tif"),
+    "zip bomb": ("bomb.zip", _zip({f"z{i}.tif": bytes(30 * 1024 * 1024) for i in range(3)}), {}, "limit"),
+    "too many members": ("many.zip", _zip({f"m{i}.tif": GOOD_TIFF for i in range(9)}), {}, "8"),
+    "corrupt zip": ("bad.zip", b"PK\x03\x04" + b"\x00" * 100, {}, "zip"),
+    "zip without images": ("none.zip", _zip({"readme.txt": b"hello"}), {}, "image"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_fails_with_a_reason(kiosk, case):
+    name, data, options, expected = CASES[case]
+    key = kiosk.client.submit(data, name, **options)
+    job = kiosk.client.wait_final(key)
+    assert job["status"] == "failed"
+    reason = job["reason"]
+    assert expected.lower() in reason.lower(), reason
+    assert "Traceback" not in reason and len(reason.splitlines()[-1]) > 10
+    assert len(kiosk.pool.alive()) == 2
+
+
+def test_consumers_still_work_after_bad_input(kiosk):
+    bad = kiosk.client.submit(b"", "empty.tif")
+    good = kiosk.client.submit(GOOD_TIFF, "good.tif")
+    assert kiosk.client.wait_final(bad)["status"] == "failed"
+    assert kiosk.client.wait_final(good)["status"] == "done"
+    assert len(kiosk.pool.alive()) == 2

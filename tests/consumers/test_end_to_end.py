@@ -1,0 +1,138 @@
+"""Submit → done through Redis, consumer processes and the real model server."""
+
+import io
+import zipfile
+
+import numpy as np
+import PIL.Image
+import tifffile
+
+from tests.consumers.conftest import synthetic_tiff
+from tests.fixtures.servers import wait_until
+from training.metrics import f1_at_iou
+
+TIMING_FIELDS = ("created_at", "finished_at", "total_time", "prediction_time", "postprocess_time",
+                 "upload_time", "download_time", "predict_retries")
+
+
+def _result_files(kiosk, job) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(kiosk.storage.read(job["output_file_name"]))) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def test_synthetic_image_is_segmented_like_its_ground_truth(kiosk):
+    data, truth = synthetic_tiff(seed=7)
+    key = kiosk.client.submit(data, "cells.tif")
+    job = kiosk.client.wait_final(key)
+    assert job["status"] == "done", job.get("reason")
+    files = _result_files(kiosk, job)
+    assert set(files) == {"cells_labels.tif", "cells_overlay.png"}
+    labels = tifffile.imread(io.BytesIO(files["cells_labels.tif"]))
+    assert labels.shape == truth.shape
+    assert f1_at_iou(truth, labels) >= 0.8
+    assert int(job["nuclei"]) == len(np.unique(labels)) - 1
+    overlay = PIL.Image.open(io.BytesIO(files["cells_overlay.png"]))
+    assert overlay.size == (512, 512) and overlay.mode == "RGB"
+    assert kiosk.storage.read(job["preview_file_name"]) == files["cells_overlay.png"]
+    assert job["output_url"] == f"http://kiosk.test/api/download/{job['output_file_name']}"
+    for field in TIMING_FIELDS:
+        assert float(job[field]) >= 0, field
+    assert float(job["total_time"]) >= float(job["prediction_time"]) > 0
+    assert 0 < kiosk.client.redis.ttl(key) <= 86400
+    wait_until(lambda: kiosk.client.queue.length() == 0, 10, "empty queue")
+
+
+def test_large_image_is_tiled_and_stitched(kiosk):
+    data, truth = synthetic_tiff(seed=8, shape=(700, 1000))
+    job = kiosk.client.wait_final(kiosk.client.submit(data, "wide.tif"))
+    assert job["status"] == "done", job.get("reason")
+    labels = tifffile.imread(io.BytesIO(_result_files(kiosk, job)["wide_labels.tif"]))
+    assert labels.shape == (700, 1000)
+    assert f1_at_iou(truth, labels) >= 0.8
+
+
+def test_png_jpeg_colour_and_stack_inputs(kiosk):
+    _, truth = synthetic_tiff(seed=9, shape=(256, 256))
+    image = synthetic_image(seed=9)
+    grey = (255 * image / image.max()).astype(np.uint8)
+    colour = np.stack([np.zeros_like(grey), grey, np.zeros_like(grey)], axis=-1)  # green stain
+    inputs = {"grey.png": _encode(grey, "PNG"), "green.png": _encode(colour, "PNG"),
+              "grey.jpg": _encode(grey, "JPEG")}
+    stack = io.BytesIO()
+    tifffile.imwrite(stack, np.stack([grey, grey[::-1], grey[:, ::-1]]), metadata={"axes": "ZYX"})
+    inputs["stack.tif"] = stack.getvalue()
+    keys = {name: kiosk.client.submit(data, name) for name, data in inputs.items()}
+    for name, key in keys.items():
+        job = kiosk.client.wait_final(key)
+        assert job["status"] == "done", (name, job.get("reason"))
+        stem = name.split(".")[0]
+        labels = tifffile.imread(io.BytesIO(_result_files(kiosk, job)[f"{stem}_labels.tif"]))
+        if name == "stack.tif":
+            assert labels.shape == (3, 256, 256)
+            assert f1_at_iou(truth[::-1], labels[1]) >= 0.7
+        else:
+            assert f1_at_iou(truth, labels) >= 0.7, name
+
+
+def test_selected_channel_of_a_multichannel_tiff(kiosk):
+    data, truth = synthetic_tiff(seed=10, shape=(256, 256))
+    nuclei = tifffile.imread(io.BytesIO(data))
+    noise = np.random.default_rng(0).integers(0, 50, nuclei.shape).astype(np.uint16)
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, np.stack([noise, nuclei]), metadata={"axes": "CYX"})
+    key = kiosk.client.submit(buffer.getvalue(), "two.tif", channels=(1,))
+    job = kiosk.client.wait_final(key)
+    assert job["status"] == "done", job.get("reason")
+    labels = tifffile.imread(io.BytesIO(_result_files(kiosk, job)["two_labels.tif"]))
+    assert f1_at_iou(truth, labels) >= 0.8
+
+
+def test_zip_job_fans_out_and_aggregates_with_failures(kiosk):
+    members = {f"plate/{name}.tif": synthetic_tiff(seed, (256, 256))[0]
+               for seed, name in enumerate(["a", "b", "c"], start=20)}
+    members["broken.tif"] = b"II*\x00 this is not really a TIFF"
+    members["__MACOSX/._a.tif"] = b"junk"
+    key = kiosk.client.submit(_zip(members), "batch.zip")
+    job = kiosk.client.wait_final(key, timeout=180)
+    assert job["status"] == "done", job.get("reason")
+    assert job["total_jobs"] == "4" and job["progress"] == "100"
+    assert job["failures"] == "broken.tif"
+    children = job["children"].split(",")
+    child_states = [kiosk.client.job(child)["status"] for child in children]
+    assert sorted(child_states) == ["done", "done", "done", "failed"]
+    assert len(job["prediction_time"].split(",")) == 4
+    files = _result_files(kiosk, job)
+    assert sum(name.endswith("_labels.tif") for name in files) == 3
+    assert "manifest.json" in files and "broken.tif" in files["manifest.json"].decode()
+
+
+def test_a_job_delivered_twice_yields_one_result(kiosk):
+    data, _ = synthetic_tiff(seed=11, shape=(256, 256))
+    key = kiosk.client.submit(data, "twice.tif")
+    kiosk.client.queue.enqueue(key)  # a second delivery of the same job, as after a lost lease
+    job = kiosk.client.wait_final(key)
+    assert job["status"] == "done"
+    wait_until(lambda: kiosk.client.queue.length() == 0, 60, "both deliveries handled")
+    folder = job["output_file_name"].rsplit("/", 1)[0]
+    assert kiosk.storage.list(folder + "/") == sorted([job["output_file_name"], job["preview_file_name"]])
+    assert kiosk.client.job(key)["finished_at"] == job["finished_at"]
+
+
+def synthetic_image(seed: int) -> np.ndarray:
+    data, _ = synthetic_tiff(seed=seed, shape=(256, 256))
+    return tifffile.imread(io.BytesIO(data)).astype(np.float64)
+
+
+def _encode(pixels: np.ndarray, kind: str) -> bytes:
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(pixels).save(buffer, kind)
+    return buffer.getvalue()
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+

@@ -1,0 +1,111 @@
+"""Consumers that die, are stopped, or lose their model server: no job is lost or doubled."""
+
+import signal
+
+import pytest
+
+from consumers.storage import Storage
+from tests.consumers.conftest import synthetic_tiff
+from tests.fixtures.consumers import ConsumerPool, JobClient
+from tests.fixtures.model_server import PROJECT_ROOT, ModelServerProcess
+from tests.fixtures.servers import RedisServer, free_port, wait_until
+
+BUSY = {"pre-processing", "predicting", "post-processing", "saving-results"}
+
+
+@pytest.fixture
+def setup(nuclear_model_server, tmp_path):
+    """A fresh Redis and bucket; consumers are started by each test."""
+    redis_server = RedisServer()
+    pool = ConsumerPool(redis_server.url, str(tmp_path / "bucket"), nuclear_model_server.address)
+    client = JobClient(redis_server.url, Storage(str(tmp_path / "bucket")))
+    yield pool, client
+    pool.stop()
+    client.close()
+    redis_server.stop()
+
+
+def _big_job(client: JobClient) -> str:
+    data, _ = synthetic_tiff(seed=40, shape=(1536, 1536))
+    return client.submit(data, "big.tif")
+
+
+def _one_result(client: JobClient, job: dict[str, str]) -> None:
+    folder = job["output_file_name"].rsplit("/", 1)[0] + "/"
+    assert client.storage.list(folder) == sorted([job["output_file_name"], job["preview_file_name"]])
+
+
+def test_sigkilled_consumer_job_completes_exactly_once(setup):
+    pool, client = setup
+    [victim] = pool.start(1)
+    key = _big_job(client)
+    client.wait_status(key, BUSY, timeout=120)
+    assert client.job(key)["identity"] == victim
+    pool.signal(victim, signal.SIGKILL)
+    pool.wait_exit(victim, 10)
+    [rescuer] = pool.start(1)
+    job = client.wait_final(key, timeout=180)
+    assert job["status"] == "done", job.get("reason")
+    assert job["identity"] == rescuer and job["attempts"] == "2"
+    _one_result(client, job)
+    wait_until(lambda: client.queue.length() == 0, 30, "empty queue")
+
+
+def test_sigterm_finishes_the_current_job_then_exits(setup):
+    pool, client = setup
+    [consumer] = pool.start(1)
+    key = _big_job(client)
+    client.wait_status(key, BUSY, timeout=120)
+    pool.signal(consumer, signal.SIGTERM)
+    assert pool.wait_exit(consumer, 120) == 0
+    job = client.job(key)
+    assert job["status"] == "done" and job["identity"] == consumer
+    assert client.queue.length() == 0
+
+
+def test_sigterm_hands_back_what_cannot_finish_within_the_grace_period(setup):
+    pool, client = setup
+    [quitter] = pool.start(1, KIOSK_SHUTDOWN_GRACE_SECONDS="0")
+    key = _big_job(client)
+    client.wait_status(key, BUSY, timeout=120)
+    pool.signal(quitter, signal.SIGTERM)
+    assert pool.wait_exit(quitter, 30) == 0
+    assert "handing back" in pool.log(quitter)
+    [finisher] = pool.start(1)
+    job = client.wait_final(key, timeout=180)
+    assert job["status"] == "done" and job["identity"] == finisher
+    _one_result(client, job)
+
+
+def test_a_model_server_down_for_a_while_delays_jobs_without_failing_them(tmp_path):
+    redis_server = RedisServer()
+    model_server = ModelServerProcess(PROJECT_ROOT / "models", port=free_port())
+    pool = ConsumerPool(redis_server.url, str(tmp_path / "bucket"), model_server.address)
+    client = JobClient(redis_server.url, Storage(str(tmp_path / "bucket")))
+    try:
+        [consumer] = pool.start(1)
+        keys = [client.submit(synthetic_tiff(seed, (256, 256))[0], f"{seed}.tif") for seed in (1, 2)]
+        wait_until(lambda: "retry" in pool.log(consumer).lower(), 120, "the consumer retrying")
+        assert all(client.job(key)["status"] not in ("done", "failed") for key in keys)
+        model_server.start()
+        for key in keys:
+            job = client.wait_final(key, timeout=180)
+            assert job["status"] == "done", job.get("reason")
+    finally:
+        pool.stop()
+        model_server.stop()
+        client.close()
+        redis_server.stop()
+
+
+def test_redis_losing_the_queue_is_survived(setup):
+    pool, client = setup
+    [consumer] = pool.start(1)
+    wait_until(lambda: "serving queue:segmentation" in pool.log(consumer), 120, "consumer start")
+    client.redis.flushall()
+    client.queue.ensure_group()
+    data, _ = synthetic_tiff(seed=41, shape=(256, 256))
+    job = client.wait_final(client.submit(data, "after-flush.tif"), timeout=120)
+    assert job["status"] == "done"
+    assert pool.alive() == [consumer]
+
