@@ -178,7 +178,7 @@ class ModelClient:
                 response, call_retries = self._call(self._stub.Predict, request, model, version)
             except grpc.RpcError as error:
                 server_limit = _server_batch_limit(error)
-                if server_limit is None or server_limit >= min(size, len(batch) - start):
+                if server_limit is None or not 0 < server_limit < min(size, len(batch) - start):
                     raise _rejected(error, model, version) from error
                 log.warning("model server at %s accepts batches of at most %d tiles, not %d: "
                             "sending smaller batches from now on", self.address, server_limit,

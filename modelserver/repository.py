@@ -106,20 +106,24 @@ class ModelRepository:
 
     def get(self, name: str, version: int | None) -> ServedModel:
         """A version of a model, the highest one if `version` is None; NOT_FOUND if not served."""
-        versions = self.versions(name)
-        if version is not None and version not in versions:
+        model = self._find(name, version)
+        if model is None:
             self.scan()
-            versions = self._models.get(name, {})
-        if version is None and versions:
-            return versions[max(versions)]
-        if version in versions:
-            return versions[version]
-        raise ServingError(grpc.StatusCode.NOT_FOUND,
-                           f"Servable not found for request: {servable_request(name, version)}")
+            model = self._find(name, version)
+        if model is None:
+            raise ServingError(grpc.StatusCode.NOT_FOUND,
+                               f"Servable not found for request: {servable_request(name, version)}")
+        return model
 
     def all_models(self) -> list[ServedModel]:
         """Every loaded model version."""
         return [model for versions in self._models.values() for model in versions.values()]
+
+    def _find(self, name: str, version: int | None) -> ServedModel | None:
+        versions = self._models.get(name, {})
+        if version is None:
+            return versions[max(versions)] if versions else None
+        return versions.get(version)
 
     def _version_dirs(self) -> list[tuple[str, int, Path]]:
         return sorted((model_dir.name, int(version_dir.name), version_dir)

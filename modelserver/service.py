@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import grpc
+from google.protobuf.message import Message
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_pb2,
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
@@ -19,15 +20,13 @@ from modelserver.repository import ModelRepository
 
 SIGNATURE_DEF_FIELD = "signature_def"
 
-Request = TypeVar("Request")
-Response = TypeVar("Response")
+Response = TypeVar("Response", bound=Message)
 
 
-def _answers_serving_errors(
-        method: Callable[..., Response]) -> Callable[..., Response]:
+def _answers_serving_errors(method: Callable[..., Response]) -> Callable[..., Response]:
     """Turn a ServingError raised by an RPC handler into that gRPC status."""
     @functools.wraps(method)
-    def handler(self, request: Request, context: grpc.ServicerContext) -> Response:
+    def handler(self, request: Message, context: grpc.ServicerContext) -> Response:
         try:
             return method(self, request, context)
         except ServingError as error:
@@ -35,7 +34,7 @@ def _answers_serving_errors(
     return handler
 
 
-def _model_spec(request: Request) -> model_pb2.ModelSpec:
+def _model_spec(request: Message) -> model_pb2.ModelSpec:
     if not request.HasField("model_spec"):
         raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
     spec = request.model_spec

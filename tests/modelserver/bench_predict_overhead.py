@@ -1,0 +1,70 @@
+"""Benchmark: Predict round trip through `python -m modelserver` versus the SavedModel in-process.
+
+Run: `python -m tests.modelserver.bench_predict_overhead [--model-repository DIR --model NAME]`.
+Without a repository it measures the tiny model (pure serialisation and gRPC cost).
+"""
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from consumers.model_client import ModelClient
+from tests.fixtures.model_server import TINY_MODEL, ModelServerProcess, make_tiny_model
+
+
+def median_ms(run: Callable[[], object], repeats: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model-repository", type=Path)
+    parser.add_argument("--model", default=TINY_MODEL)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+
+    repository = args.model_repository
+    if repository is None:
+        repository = Path(tempfile.mkdtemp(prefix="bench-models-"))
+        make_tiny_model(repository / TINY_MODEL / "1")
+    versions = sorted(int(path.name) for path in (repository / args.model).iterdir()
+                      if path.name.isdigit())
+    batch = np.random.default_rng(0).random((args.batch_size, 256, 256, 1), dtype=np.float32)
+
+    import tensorflow as tf
+    serving = tf.saved_model.load(str(repository / args.model / str(versions[-1]))).signatures[
+        "serving_default"]
+    in_process = median_ms(lambda: {name: tensor.numpy()
+                                    for name, tensor in serving(image=batch).items()},
+                           args.repeats)
+
+    server = ModelServerProcess(repository, max_batch_size=args.batch_size).start()
+    try:
+        with ModelClient(server.address, max_batch_size=args.batch_size) as client:
+            remote = median_ms(lambda: client.predict(args.model, None, batch), args.repeats)
+    finally:
+        server.stop()
+
+    megabytes = batch.nbytes / 2**20
+    print(f"{args.model}, batch of {args.batch_size} float32 256x256 tiles "
+          f"({megabytes:.0f} MiB in, outputs back), median of {args.repeats}:")
+    print(f"  in-process SavedModel call: {in_process:8.1f} ms")
+    print(f"  Predict over gRPC:          {remote:8.1f} ms")
+    print(f"  overhead:                   {remote - in_process:8.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
