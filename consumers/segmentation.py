@@ -23,18 +23,27 @@ from consumers.processing.overlay import overlay_png
 from consumers.processing.postprocess import labels_from_predictions
 from consumers.processing.resize import rescale, restore_labels
 from consumers.processing.tiling import TileLayout, stitch_tiles, tile_image
+from consumers.model_client import ModelSpec
 from consumers.services import Services, guarded
+from consumers.settings import ConsumerSettings
 
 log = logging.getLogger(__name__)
 
+PREVIEW_NAME = "preview.png"
+
 
 @dataclass
-class _Frame:
-    """One 2-D frame of a job's image on its way through the model."""
+class Frame:
+    """One 2-D frame of an image on its way through the model.
+
+    shape: the frame's original (H, W); preview: its normalised grey pixels for the
+    overlay; tiles/layout: what the model is fed; outputs: what it answered per tile.
+    """
 
     shape: tuple[int, int]
     preview: np.ndarray
     layout: TileLayout
+    tiles: np.ndarray
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -42,7 +51,7 @@ class _Frame:
 class _Job:
     key: str
     request: JobRequest
-    frames: list[_Frame]
+    frames: list[Frame]
     tiles: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
     predict_retries: int = 0
@@ -66,22 +75,28 @@ def _prepare(services: Services, key: str) -> _Job:
     data = services.retry.call(lambda: _read_input(services, request), "downloading the input")
     download_time = time.monotonic() - started
     spec = services.model.metadata(request.model_name, request.model_version or None)
+    frames = preprocess(data, request, settings, spec)
+    job = _Job(key, request, frames, np.concatenate([frame.tiles for frame in frames]))
+    job.timings["download_time"] = download_time
+    return job
+
+
+def preprocess(data: bytes, request: JobRequest, settings: ConsumerSettings,
+               spec: ModelSpec) -> list[Frame]:
+    """Decode an uploaded image into normalised, rescaled, tiled frames for `spec`'s model."""
     image = read_image(data, request.original_name, max_pixels=settings.max_image_pixels,
                        max_channels=settings.max_channels,
                        dimension_order=request.dimension_order or None)
     pixels = select_channels(image, list(request.channels) or None, spec.channels or 1,
                              model_name=request.model_name)
     tile = spec.tile_height or settings.tile_size
-    frames, tiles = [], []
+    frames = []
     for frame in pixels:
         normalised = normalize(frame)
         scaled = rescale(normalised, request.scale, max_pixels=settings.max_image_pixels)
-        frame_tiles, layout = tile_image(scaled, tile=tile, overlap=min(settings.tile_overlap, tile // 2))
-        frames.append(_Frame(frame.shape[:2], normalised.max(axis=-1), layout))
-        tiles.append(frame_tiles)
-    job = _Job(key, request, frames, np.concatenate(tiles))
-    job.timings["download_time"] = download_time
-    return job
+        tiles, layout = tile_image(scaled, tile=tile, overlap=min(settings.tile_overlap, tile // 2))
+        frames.append(Frame(frame.shape[:2], normalised.max(axis=-1), layout, tiles))
+    return frames
 
 
 def _read_input(services: Services, request: JobRequest) -> bytes:
@@ -113,12 +128,8 @@ def _predict(services: Services, group: list[_Job]) -> list[_Job]:
     result = services.model.predict(request.model_name, request.model_version or None,
                                     np.concatenate([job.tiles for job in group]))
     elapsed = time.monotonic() - started
-    start = 0
+    assign_outputs([frame for job in group for frame in job.frames], result.outputs)
     for job in group:
-        for frame in job.frames:
-            end = start + frame.layout.count
-            frame.outputs = {name: values[start:end] for name, values in result.outputs.items()}
-            start = end
         job.timings["prediction_time"] = elapsed
         job.predict_retries = result.retries
     return group
@@ -128,23 +139,18 @@ def _finish(services: Services, job: _Job) -> None:
     store, key, request = services.store, job.key, job.request
     store.set_status(key, JobStatus.POSTPROCESSING)
     started = time.monotonic()
-    labels = np.stack([_labels(frame) for frame in job.frames])
+    labels = postprocess(job.frames)
     job.timings["postprocess_time"] = time.monotonic() - started
 
     store.set_status(key, JobStatus.SAVING)
     started = time.monotonic()
-    stem = result_stem(request.original_name)
-    overlays = [overlay_png(frame.preview, frame_labels)
-                for frame, frame_labels in zip(job.frames, labels)]
-    files = {f"{stem}_labels.tif": label_tiff(labels[0] if len(labels) == 1 else labels)}
-    if len(overlays) == 1:
-        files[f"{stem}_overlay.png"] = overlays[0]
-    else:
-        files.update({f"{stem}_overlay_{i:03d}.png": png for i, png in enumerate(overlays)})
+    files = result_files(result_stem(request.original_name), job.frames, labels)
     folder = f"output/{parse_job_key(key)[1]}"
-    archive_key, preview_key = f"{folder}/{stem}.zip", f"{folder}/{stem}_overlay.png"
+    archive_key = f"{folder}/{result_stem(request.original_name)}.zip"
+    preview_key = f"{folder}/{PREVIEW_NAME}"
     archive = zip_bytes(files)
-    services.retry.call(lambda: services.storage.write(preview_key, overlays[0]), "saving the preview")
+    preview = next(data for name, data in files.items() if name.endswith(".png"))
+    services.retry.call(lambda: services.storage.write(preview_key, preview), "saving the preview")
     services.retry.call(lambda: services.storage.write(archive_key, archive), "saving the results")
     job.timings["upload_time"] = time.monotonic() - started
 
@@ -158,7 +164,32 @@ def _finish(services: Services, job: _Job) -> None:
         **{name: f"{seconds:.6f}" for name, seconds in job.timings.items()})
 
 
-def _labels(frame: _Frame) -> np.ndarray:
+def assign_outputs(frames: list[Frame], outputs: dict[str, np.ndarray]) -> None:
+    """Hand each frame its share of a batch's outputs (the tiles were sent in frame order)."""
+    start = 0
+    for frame in frames:
+        end = start + frame.layout.count
+        frame.outputs = {name: values[start:end] for name, values in outputs.items()}
+        start = end
+
+
+def postprocess(frames: list[Frame]) -> np.ndarray:
+    """Instance labels (F, H, W) at the original size from the frames' model outputs."""
+    return np.stack([_labels(frame) for frame in frames])
+
+
+def result_files(stem: str, frames: list[Frame], labels: np.ndarray) -> dict[str, bytes]:
+    """The result archive's members: the label image and an overlay preview per frame."""
+    overlays = [overlay_png(frame.preview, frame_labels) for frame, frame_labels in zip(frames, labels)]
+    files = {f"{stem}_labels.tif": label_tiff(labels[0] if len(labels) == 1 else labels)}
+    if len(overlays) == 1:
+        files[f"{stem}_overlay.png"] = overlays[0]
+    else:
+        files.update({f"{stem}_overlay_{i:03d}.png": png for i, png in enumerate(overlays)})
+    return files
+
+
+def _labels(frame: Frame) -> np.ndarray:
     fgbg = stitch_tiles(frame.outputs["fgbg"], frame.layout)[..., 0]
     inner = stitch_tiles(frame.outputs["inner_distance"], frame.layout)[..., 0]
     return restore_labels(labels_from_predictions(fgbg, inner), frame.shape)

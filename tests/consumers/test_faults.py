@@ -77,7 +77,8 @@ def test_sigterm_hands_back_what_cannot_finish_within_the_grace_period(setup):
     _one_result(client, job)
 
 
-def test_a_model_server_down_for_a_while_delays_jobs_without_failing_them(tmp_path):
+def test_a_model_server_down_for_a_while_delays_jobs_without_failing_them(nuclear_model_server,
+                                                                        tmp_path):
     redis_server = RedisServer()
     model_server = ModelServerProcess(PROJECT_ROOT / "models", port=free_port())
     pool = ConsumerPool(redis_server.url, str(tmp_path / "bucket"), model_server.address)
