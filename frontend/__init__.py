@@ -1,0 +1,1 @@
+"""The kiosk's front door: HTTP API (DeepCell Kiosk contract), web portal and CLI client."""

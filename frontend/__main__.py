@@ -1,0 +1,26 @@
+"""`python -m frontend`: serve the API and portal with uvicorn, using the `KIOSK_*` settings."""
+
+import logging
+
+import uvicorn
+
+from frontend.core.config import get_settings
+from frontend.core.logging import configure_logging
+from frontend.main import create_app
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False,
+                            log_config=None, proxy_headers=True, timeout_graceful_shutdown=10)
+    server = uvicorn.Server(config)
+    logging.getLogger("frontend").info("portal at %s (API at %s/api)", settings.public_url,
+                                       settings.public_url, extra={"url": settings.public_url})
+    print(f"Kiosk portal: {settings.public_url}", flush=True)
+    server.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The HTTP API: routes under `/api` composed in `frontend.api.main`."""

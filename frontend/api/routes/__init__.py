@@ -1,0 +1,1 @@
+"""One module per resource; `frontend.api.main` composes them."""

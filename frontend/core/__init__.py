@@ -1,0 +1,1 @@
+"""Settings, security, logging, metrics and error handling shared by the API."""

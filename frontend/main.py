@@ -1,0 +1,66 @@
+"""The app factory: `create_app(settings)` wires routes, middleware and (in the lifespan)
+the Redis client, storage and job services. Nothing connects at import time."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+import redis.asyncio as aredis
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from consumers.storage import Storage
+from frontend.api.main import api_router
+from frontend.api.routes import site
+from frontend.core.config import FrontendSettings, get_settings
+from frontend.core.errors import add_error_handlers
+from frontend.core.metrics import ApiMetrics
+from frontend.core.middleware import BodyLimitMiddleware, RequestContextMiddleware, TrailingSlashMiddleware
+from frontend.openapi import contract_openapi
+from frontend.services.bucket import Bucket
+from frontend.services.catalogue import ModelCatalogue
+from frontend.services.jobs import Jobs
+
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Connect to Redis and storage, create the job queues; close Redis at shutdown."""
+    settings: FrontendSettings = app.state.settings
+    client = aredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    storage = await anyio.to_thread.run_sync(Storage.from_settings, settings)
+    bucket = Bucket(storage, settings)
+    jobs = Jobs(client, bucket, ModelCatalogue(bucket, settings.models_cache_seconds),
+                settings, app.state.metrics)
+    try:
+        await jobs.start()
+        app.state.bucket, app.state.jobs = bucket, jobs
+        yield
+    finally:
+        await client.aclose()
+
+
+def create_app(settings: FrontendSettings | None = None) -> FastAPI:
+    """The API and portal for `settings` (default: from the environment)."""
+    settings = settings or get_settings()
+
+    async def app_settings() -> FrontendSettings:
+        return settings
+
+    app = FastAPI(title="Kiosk API", version="1.0",
+                  summary="DeepCell Kiosk-compatible image segmentation jobs",
+                  openapi_url="/api/swagger.json", docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = ApiMetrics()
+    app.dependency_overrides[get_settings] = app_settings
+    add_error_handlers(app)
+    app.include_router(api_router)
+    app.include_router(site.router)
+    app.mount("/static", StaticFiles(directory=site.STATIC_DIR), name="static")
+    app.openapi = lambda: contract_openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_json_bytes,
+                       limits={"/api/upload": settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES})
+    app.add_middleware(TrailingSlashMiddleware)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    return app

@@ -1,0 +1,168 @@
+"""Request and answer bodies of the API (camelCase on the wire, as DeepCell Kiosk clients send)."""
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from consumers.jobs import JOB_TYPES
+
+MAX_FIELDS_PER_READ = 64
+MAX_EXPIRE_SECONDS = 365 * 86400
+_NAME = r"^[A-Za-z0-9_.-]{1,64}$"
+_FUNCTION = r"^[A-Za-z0-9_-]{0,64}$"
+ORDER_LETTERS = "ZTCYX"
+
+
+def _blank_is_none(value: object) -> object:
+    """Web forms send '' for an unset option: treat it as absent."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _int_as_text(value: object) -> object:
+    value = _blank_is_none(value)
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _channel_list(value: object) -> object:
+    """The web page sends selected channels as '0,1'; scripts send [0, 1]."""
+    value = _blank_is_none(value)
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _dimension_order(value: str) -> str:
+    """Upper-case letters Z, T, C, Y, X; the web page's 'b' (batch) is a frame axis like Z."""
+    order = value.strip().upper().replace("B", "Z")
+    if any(c not in ORDER_LETTERS for c in order) or len(set(order)) != len(order) \
+            or not {"Y", "X"} <= set(order):
+        raise ValueError(f"'{value}' is not a dimension order: use the letters Z, T, C, Y, X "
+                         "(or B for batch), each once, including Y and X, e.g. 'CYX'")
+    return order
+
+
+Text = Annotated[str, Field(max_length=1024)]
+Scale = Annotated[float, Field(ge=0.01, le=100, allow_inf_nan=False)]
+Channel = Annotated[int, Field(ge=0, le=1023)]
+OptionalScale = Annotated[Scale | None, BeforeValidator(_blank_is_none)]
+JobKey = Annotated[str, Field(min_length=1, max_length=128, description="a job key from `/api/predict`")]
+
+
+class Camel(BaseModel):
+    """A body whose fields are camelCase on the wire; unknown fields are ignored."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class JobForm(Camel):
+    """The web page's job options."""
+
+    dimension_order: Annotated[str | None, BeforeValidator(_blank_is_none),
+                               AfterValidator(lambda v: v and _dimension_order(v))] = Field(
+        None, max_length=8, description="axes of the image, e.g. 'CYX'; inferred when absent")
+    selected_channels: Annotated[list[Channel] | None, BeforeValidator(_channel_list)] = Field(
+        None, max_length=16, description="channel indices, '0,1' or [0, 1]")
+    scale: OptionalScale = Field(None, description="the image's scale; 1 when absent")
+    segmentation_type: Annotated[str | None, BeforeValidator(_blank_is_none)] = Field(
+        None, pattern=_FUNCTION)
+
+
+class PredictRequest(Camel):
+    """A job to create. Only `jobType` and `imageName` are required."""
+
+    job_type: Literal[JOB_TYPES] = Field(description="one of `/api/jobtypes`")
+    image_name: str = Field(min_length=1, max_length=1024,
+                            description="the file's name; a name ending in .zip makes a zip job")
+    uploaded_name: Annotated[str | None, BeforeValidator(_blank_is_none)] = Field(
+        None, max_length=1100, description="storage key of the input; default `uploads/<imageName>`")
+    image_url: Text | None = None
+    model_name: Annotated[str | None, BeforeValidator(_blank_is_none)] = Field(
+        None, pattern=_NAME, description="default: the job type's default model")
+    model_version: Annotated[str | None, BeforeValidator(_int_as_text)] = Field(
+        None, pattern=r"^[0-9]{1,9}$", description="digits; default: the newest version")
+    preprocess_function: Annotated[str | None, BeforeValidator(_blank_is_none)] = Field(
+        None, pattern=_FUNCTION)
+    postprocess_function: Annotated[str | None, BeforeValidator(_blank_is_none)] = Field(
+        None, pattern=_FUNCTION)
+    data_rescale: OptionalScale = Field(None, description="the image's scale (same as jobForm.scale)")
+    data_label: Annotated[str | None, BeforeValidator(_int_as_text)] = Field(None, pattern=_NAME)
+    cuts: Annotated[str | None, BeforeValidator(_int_as_text)] = Field(
+        None, max_length=16, description="accepted for old clients and ignored: tiling is automatic")
+    job_form: JobForm | None = None
+
+
+class PredictResponse(BaseModel):
+    hash: str = Field(description="the job key")
+
+
+class UploadResponse(BaseModel):
+    imageURL: str = Field(description="a URL that downloads the uploaded file")
+    uploadedName: str = Field(description="the storage key, always under `uploads/`")
+
+
+class HashRequest(BaseModel):
+    hash: JobKey
+
+
+class FieldsRequest(HashRequest):
+    key: str | Annotated[list[str], Field(min_length=1, max_length=MAX_FIELDS_PER_READ)] = Field(
+        description="a job field, or a list of fields")
+
+
+class FieldsResponse(BaseModel):
+    value: str | None | list[str | None]
+
+
+class StatusResponse(BaseModel):
+    status: str | None
+
+
+class ExpireRequest(HashRequest):
+    expireIn: int = Field(3600, ge=0, le=MAX_EXPIRE_SECONDS, description="seconds")
+
+
+class ExpireResponse(BaseModel):
+    value: int = Field(description="1 when the job exists, 0 when it does not")
+
+
+class JobTypesResponse(BaseModel):
+    jobTypes: list[str]
+
+
+class ModelsResponse(BaseModel):
+    models: dict[str, list[str]] = Field(description="model name → its versions, oldest first")
+
+
+class Message(BaseModel):
+    message: str
+
+
+class NotFoundValue(Message):
+    value: None = None
+
+
+class NotFoundStatus(Message):
+    status: None = None
+
+
+class JobView(BaseModel):
+    """A job as a person reads it; a zip job lists its children."""
+
+    key: str
+    jobType: str
+    name: str | None = Field(description="the input's name")
+    status: str | None
+    progress: int | None = Field(description="0-100: the share of children finished, or the "
+                                             "stage of a single job")
+    reason: str | None = Field(description="why the job failed; the last line is the summary")
+    failures: str | None
+    model: str | None = Field(description="`Name:version`")
+    createdAt: str | None
+    finishedAt: str | None
+    outputFileName: str | None
+    outputUrl: str | None = Field(description="downloads the result archive (freshly signed)")
+    previewUrl: str | None = Field(description="the overlay image of a single job's result")
+    parent: str | None
+    totalJobs: int | None
+    children: list["JobView"] = []

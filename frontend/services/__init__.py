@@ -1,0 +1,1 @@
+"""What the routes do: storage access, the model list, uploads and jobs."""
