@@ -1,0 +1,430 @@
+"""Invariants of the whole program, checked for every stack file in stacks/."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from tests.infra.stackrun import ROOT, StackRun, is_secret
+
+GPU = "nvidia.com/gpu"
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+CLUSTER = "gcp:container/cluster:Cluster"
+NODE_POOL = "gcp:container/nodePool:NodePool"
+BUCKET = "gcp:storage/bucket:Bucket"
+IMAGE = "docker-build:index:Image"
+SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
+
+
+def workloads(run: StackRun):
+    return [r for r in run.k8s_objects() if r.kind in WORKLOAD_KINDS]
+
+
+def pod_spec(resource) -> dict:
+    return resource.inputs["spec"]["template"]["spec"]
+
+
+def env_of(container: dict) -> dict:
+    return {e["name"]: e.get("value") for e in container.get("env", [])}
+
+
+def gpu_pools(run: StackRun):
+    return [p for p in run.of_type(NODE_POOL) if p.inputs["nodeConfig"].get("guestAccelerators")]
+
+
+# --- cluster ---------------------------------------------------------------
+
+def test_cluster_is_private_vpc_native_with_workload_identity(run):
+    cluster = run.one(CLUSTER)
+    i = cluster.inputs
+    assert i.get("removeDefaultNodePool") is True, f"{cluster.urn}: default node pool must be removed"
+    assert i.get("networkingMode") == "VPC_NATIVE", f"{cluster.urn}: must be VPC-native"
+    assert i["privateClusterConfig"]["enablePrivateNodes"] is True, f"{cluster.urn}: nodes must be private"
+    assert i["workloadIdentityConfig"]["workloadPool"] == f"{run.config['gcp:project']}.svc.id.goog", cluster.urn
+    assert i["releaseChannel"]["channel"] == run.cfg("releaseChannel"), cluster.urn
+    assert i["minMasterVersion"] == run.cfg("kubernetesVersion"), cluster.urn
+    assert i.get("datapathProvider") == "ADVANCED_DATAPATH", f"{cluster.urn}: NetworkPolicies need Dataplane V2"
+
+
+def test_control_plane_never_open_to_the_world(run):
+    cluster = run.one(CLUSTER)
+    networks = cluster.inputs.get("masterAuthorizedNetworksConfig")
+    assert networks is not None, f"{cluster.urn}: without authorized networks the endpoint is open to all"
+    for block in networks.get("cidrBlocks", []):
+        net = ipaddress.ip_network(block["cidrBlock"], strict=False)
+        assert net.prefixlen > 0, f"{cluster.urn}: authorized network {net} opens the control plane"
+
+
+def test_gpu_pool_autoscales_from_zero_and_is_tainted(run):
+    pools = gpu_pools(run)
+    assert len(pools) == 1, f"{run.stack}: expected one GPU pool, found {[p.urn for p in pools]}"
+    pool = pools[0]
+    auto = pool.inputs["autoscaling"]
+    low = auto.get("totalMinNodeCount", auto.get("minNodeCount"))
+    high = auto.get("totalMaxNodeCount", auto.get("maxNodeCount"))
+    assert low == 0, f"{pool.urn}: GPU pool must scale from 0, min is {low}"
+    assert high >= 1, f"{pool.urn}: GPU pool max must be >= 1"
+    node = pool.inputs["nodeConfig"]
+    accel = node["guestAccelerators"][0]
+    assert accel["type"] == run.cfg("gpuType"), pool.urn
+    assert accel["gpuDriverInstallationConfig"]["gpuDriverVersion"] in ("DEFAULT", "LATEST"), \
+        f"{pool.urn}: GKE must install the GPU driver"
+    assert high * accel["count"] <= run.cfg("maxGpus"), f"{pool.urn}: pool can exceed kiosk:maxGpus"
+    assert node.get("spot") is run.cfg("gpuSpot"), pool.urn
+    taints = {(t["key"], t["effect"]) for t in node.get("taints", [])}
+    assert (GPU, "NO_SCHEDULE") in taints, f"{pool.urn}: GPU pool must be tainted so only GPU work lands"
+
+
+def test_cpu_pool_autoscales_with_spot_option(run):
+    pools = [p for p in run.of_type(NODE_POOL) if p.inputs["nodeConfig"]["labels"].get("kiosk.dev/pool") == "cpu"]
+    assert len(pools) == 1, f"{run.stack}: expected one CPU pool"
+    pool = pools[0]
+    auto = pool.inputs["autoscaling"]
+    assert auto["totalMinNodeCount"] == 0 and auto["totalMaxNodeCount"] == run.cfg("cpuMaxNodes"), pool.urn
+    assert pool.inputs["nodeConfig"]["spot"] is run.cfg("cpuSpot"), pool.urn
+
+
+def test_nodes_use_workload_metadata_and_a_dedicated_account(run):
+    for pool in run.of_type(NODE_POOL):
+        node = pool.inputs["nodeConfig"]
+        assert node["workloadMetadataConfig"]["mode"] == "GKE_METADATA", pool.urn
+        assert not node["serviceAccount"].endswith("-compute@developer.gserviceaccount.com"), pool.urn
+
+
+def test_stack_sizes_match_their_environment(run):
+    cluster = run.one(CLUSTER)
+    region = run.config["gcp:region"]
+    total_gpus = sum(p.inputs["autoscaling"]["totalMaxNodeCount"] * p.inputs["nodeConfig"]["guestAccelerators"][0]["count"]
+                     for p in gpu_pools(run))
+    if run.stack.startswith("dev"):
+        assert total_gpus <= 1, f"{cluster.urn}: dev allows at most 1 GPU, got {total_gpus}"
+        assert all(p.inputs["nodeConfig"]["spot"] for p in run.of_type(NODE_POOL)
+                   if "autoscaling" in p.inputs), f"{run.stack}: dev autoscaled pools must be Spot"
+    if run.stack.startswith("prod"):
+        assert cluster.inputs["location"] == region, f"{cluster.urn}: prod must be regional"
+        assert total_gpus <= 8, f"{cluster.urn}: prod allows at most 8 GPUs, got {total_gpus}"
+
+
+# --- bucket -------------------------------------------------------------------
+
+def test_bucket_not_public_and_uploads_output_expire(run):
+    buckets = run.of_type(BUCKET)
+    assert buckets, f"{run.stack}: no bucket"
+    for bucket in buckets:
+        i = bucket.inputs
+        assert i.get("publicAccessPrevention") == "enforced", f"{bucket.urn}: public access must be prevented"
+        assert i.get("uniformBucketLevelAccess") is True, f"{bucket.urn}: uniform access required"
+        expiry = {}
+        for rule in i.get("lifecycleRules", []):
+            assert rule["action"]["type"] == "Delete", bucket.urn
+            prefixes = rule["condition"].get("matchesPrefixes")
+            assert prefixes, f"{bucket.urn}: a Delete rule without a prefix would delete models/"
+            for prefix in prefixes:
+                assert not prefix.startswith("models"), f"{bucket.urn}: models/ must never expire"
+                expiry[prefix] = rule["condition"]["age"]
+        assert expiry.get("uploads/") == run.cfg("uploadsExpireDays"), f"{bucket.urn}: uploads/ expiry {expiry}"
+        assert expiry.get("output/") == run.cfg("outputExpireDays"), f"{bucket.urn}: output/ expiry {expiry}"
+        cors = i.get("cors") or []
+        assert any(run.outputs["portalUrl"]["value"] in c["origins"] for c in cors), \
+            f"{bucket.urn}: CORS must allow the portal"
+
+
+def test_no_iam_binding_makes_anything_public(run):
+    for r in run.resources:
+        if "IAMMember" in r.type or "IamMember" in r.type:
+            member = r.inputs.get("member", "")
+            assert member not in ("allUsers", "allAuthenticatedUsers"), f"{r.urn}: public member {member}"
+            assert r.inputs.get("role") not in ("roles/owner", "roles/editor", "roles/storage.admin"), \
+                f"{r.urn}: role too broad"
+
+
+# --- images -------------------------------------------------------------------
+
+def test_images_built_from_repo_and_pushed_to_stack_registry(run):
+    registry = run.outputs["registry"]["value"]
+    assert registry.startswith(f"{run.config['gcp:region']}-docker.pkg.dev/{run.config['gcp:project']}/"), registry
+    images = run.of_type(IMAGE)
+    assert {i.name.rsplit("-", 1)[-1] for i in images} == {"consumers", "frontend"}, [i.urn for i in images]
+    infra_dir = ROOT / "infra"
+    for image in images:
+        i = image.inputs
+        assert i["push"] is True, f"{image.urn}: must push"
+        assert i["buildOnPreview"] is run.cfg("buildImagesOnPreview"), image.urn
+        assert i["tags"] and all(t.startswith(registry + "/") for t in i["tags"]), f"{image.urn}: {i['tags']}"
+        host = registry.split("/")[0]
+        assert [r["address"] for r in i["registries"]] == [host], f"{image.urn}: must log in to {host}"
+        raw = image.raw_inputs["registries"]
+        assert is_secret(raw) or is_secret(raw[0]["password"]), f"{image.urn}: registry password must be secret"
+        context = (infra_dir / i["context"]["location"]).resolve()
+        assert context == ROOT, f"{image.urn}: context {context} is not the repository root"
+        dockerfile = Path(os.path.normpath(infra_dir / i["dockerfile"]["location"]))
+        assert dockerfile.relative_to(ROOT).as_posix() in ("consumers/Dockerfile", "frontend/Dockerfile"), image.urn
+        assert dockerfile.is_file(), f"{image.urn}: {dockerfile} does not exist"
+    refs = {image.name.rsplit("-", 1)[-1]: f"{image.inputs['tags'][0]}@" for image in images}
+    for w in workloads(run):
+        for c in pod_spec(w)["containers"]:
+            if c.get("command", [])[:2] == ["python", "-m"]:
+                app = c["command"][2]
+                assert c["image"].startswith(refs[app]), f"{w.urn}: {c['image']} is not the pushed {app} image"
+
+
+# --- autoscaling --------------------------------------------------------------
+
+def redis_address(run: StackRun) -> str:
+    consumer = next(w for w in workloads(run) if w.inputs["metadata"]["name"].startswith("consumers-"))
+    url = env_of(pod_spec(consumer)["containers"][0])["KIOSK_REDIS_URL"]
+    assert url.startswith("redis://") and url.endswith("/0"), url
+    return url[len("redis://"):-len("/0")]
+
+
+def check_stream_trigger(so, stream: str, address: str) -> None:
+    spec = so.inputs["spec"]
+    triggers = [t for t in spec["triggers"] if t["metadata"]["stream"] == stream]
+    assert len(triggers) == 1, f"{so.urn}: one trigger on {stream} expected"
+    t = triggers[0]
+    assert t["type"] == "redis-streams", so.urn
+    meta = t["metadata"]
+    # No consumerGroup: KEDA then scales on XLEN with target streamLength.
+    assert "consumerGroup" not in meta, f"{so.urn}: consumerGroup would switch KEDA to pending entries"
+    assert int(meta["streamLength"]) >= 1, so.urn
+    assert meta["address"] == address, f"{so.urn}: scaler polls {meta['address']}, consumers use {address}"
+    assert int(meta.get("activationLagCount", "0")) == 0, so.urn
+
+
+def test_scaled_object_per_consumer_scaling_to_zero(run):
+    address = redis_address(run)
+    scaled = {so.inputs["spec"]["scaleTargetRef"]["name"]: so for so in run.of_type(SCALED_OBJECT)}
+    for job_type in run.cfg("jobTypes"):
+        deployment = run.one("kubernetes:apps/v1:Deployment", f"consumers-{job_type}")
+        assert f"consumers-{job_type}" in scaled, f"{deployment.urn}: no ScaledObject"
+        so = scaled[f"consumers-{job_type}"]
+        spec = so.inputs["spec"]
+        assert spec["scaleTargetRef"]["kind"] == "Deployment", so.urn
+        assert spec["minReplicaCount"] == 0, f"{so.urn}: consumers must scale to zero"
+        assert spec["maxReplicaCount"] == run.cfg("consumerMaxReplicas"), so.urn
+        assert so.inputs["metadata"]["namespace"] == deployment.inputs["metadata"]["namespace"], so.urn
+        check_stream_trigger(so, f"queue:{job_type}", address)
+        assert "replicas" not in deployment.inputs["spec"], f"{deployment.urn}: KEDA owns replicas"
+
+
+def test_tf_serving_scales_with_every_queue(run):
+    address = redis_address(run)
+    so = next(s for s in run.of_type(SCALED_OBJECT) if s.inputs["spec"]["scaleTargetRef"]["name"] == "tf-serving")
+    spec = so.inputs["spec"]
+    assert spec["minReplicaCount"] == 0, f"{so.urn}: TF-Serving must scale to zero when queues are empty"
+    assert spec["maxReplicaCount"] == run.cfg("maxGpus") // run.cfg("gpusPerReplica"), so.urn
+    for job_type in run.cfg("jobTypes"):
+        check_stream_trigger(so, f"queue:{job_type}", address)
+
+
+# --- TF-Serving -----------------------------------------------------------------
+
+def test_tf_serving_requests_gpus_on_the_gpu_pool(run):
+    deployment = run.one("kubernetes:apps/v1:Deployment", "tf-serving")
+    spec = pod_spec(deployment)
+    (container,) = spec["containers"]
+    res = container["resources"]
+    assert int(res["limits"][GPU]) == run.cfg("gpusPerReplica") == int(res["requests"][GPU]), deployment.urn
+    assert container["image"].endswith("-gpu"), f"{deployment.urn}: must use the GPU image"
+    pool = gpu_pools(run)[0].inputs["nodeConfig"]
+    for key, value in spec["nodeSelector"].items():
+        assert pool["labels"].get(key) == value, f"{deployment.urn}: selector {key}={value} misses the GPU pool"
+    tolerated = {(t["key"], t["effect"]) for t in spec["tolerations"]}
+    for taint in pool["taints"]:
+        effect = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+        assert (taint["key"], effect[taint["effect"]]) in tolerated, f"{deployment.urn}: does not tolerate {taint}"
+    readiness = container["readinessProbe"]["httpGet"]["path"]
+    first_model = run.cfg("models")[0].split(":")[0]
+    assert readiness.startswith(f"/v1/models/{first_model}/"), deployment.urn
+
+
+def test_tf_serving_config_matches_consumers(run):
+    config_map = run.one("kubernetes:core/v1:ConfigMap", "tf-serving")
+    data = config_map.inputs["data"]
+    models = text_format.Parse(data["models.config"], model_server_config_pb2.ModelServerConfig())
+    bucket = run.outputs["bucket"]["value"]
+    expected = {m.split(":")[0]: sorted(int(v) for v in m.split(":")[1].split(",")) for m in run.cfg("models")}
+    got = {c.name: sorted(c.model_version_policy.specific.versions) for c in models.model_config_list.config}
+    assert got == expected, f"{config_map.urn}: models {got}"
+    for c in models.model_config_list.config:
+        assert c.base_path == f"gs://{bucket}/models/{c.name}", f"{config_map.urn}: {c.base_path}"
+    assert f"max_batch_size {{ value: {run.cfg('maxBatchSize')} }}" in data["batching.config"], config_map.urn
+    for job_type in run.cfg("jobTypes"):
+        consumer = run.one("kubernetes:apps/v1:Deployment", f"consumers-{job_type}")
+        env = env_of(pod_spec(consumer)["containers"][0])
+        assert int(env["KIOSK_MAX_BATCH_SIZE"]) == run.cfg("maxBatchSize"), consumer.urn
+        assert env["KIOSK_MODEL_SERVER"].endswith(":8500"), consumer.urn
+        assert env["KIOSK_STORAGE_URL"] == f"gs://{bucket}", consumer.urn
+    args = pod_spec(run.one("kubernetes:apps/v1:Deployment", "tf-serving"))["containers"][0]["args"]
+    for flag in ("--model_config_file=", "--enable_batching=true", "--batching_parameters_file=",
+                 "--monitoring_config_file=", "--rest_api_port=8501", "--port=8500"):
+        assert any(a.startswith(flag) for a in args), f"tf-serving is missing {flag}"
+
+
+# --- workloads ----------------------------------------------------------------
+
+def test_every_container_has_requests_limits_and_probes(run):
+    assert workloads(run), run.stack
+    for w in workloads(run):
+        spec = pod_spec(w)
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            res = c.get("resources", {})
+            for kind in ("requests", "limits"):
+                for resource in ("cpu", "memory"):
+                    assert resource in res.get(kind, {}), f"{w.urn}: container {c['name']} lacks {kind}.{resource}"
+            assert "readinessProbe" in c and "livenessProbe" in c, f"{w.urn}: {c['name']} needs probes"
+            assert c["securityContext"]["allowPrivilegeEscalation"] is False, w.urn
+        assert spec["securityContext"]["runAsNonRoot"] is True, f"{w.urn}: must run as non-root"
+
+
+def test_consumers_grace_period_outlasts_their_shutdown_grace(run):
+    for job_type in run.cfg("jobTypes"):
+        d = run.one("kubernetes:apps/v1:Deployment", f"consumers-{job_type}")
+        spec = pod_spec(d)
+        env = env_of(spec["containers"][0])
+        grace = int(env["KIOSK_SHUTDOWN_GRACE_SECONDS"])
+        assert grace == run.cfg("shutdownGraceSeconds"), d.urn
+        assert spec["terminationGracePeriodSeconds"] >= grace + 10, \
+            f"{d.urn}: pod grace {spec['terminationGracePeriodSeconds']}s must exceed job grace {grace}s"
+        assert env["KIOSK_JOB_TYPE"] == job_type, d.urn
+
+
+def test_every_workload_has_a_matching_pdb(run):
+    pdbs = run.of_type("kubernetes:policy/v1:PodDisruptionBudget")
+    for w in workloads(run):
+        labels = w.inputs["spec"]["template"]["metadata"]["labels"]
+        matching = [p for p in pdbs
+                    if p.inputs["metadata"]["namespace"] == w.inputs["metadata"]["namespace"]
+                    and all(labels.get(k) == v for k, v in p.inputs["spec"]["selector"]["matchLabels"].items())]
+        assert matching, f"{w.urn}: no PodDisruptionBudget selects its pods"
+
+
+def test_redis_and_tf_serving_stay_inside_the_cluster(run):
+    policies = run.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    for service in run.of_type("kubernetes:core/v1:Service"):
+        name = service.inputs["metadata"]["name"]
+        if name not in ("redis", "tf-serving"):
+            continue
+        assert service.inputs["spec"].get("type", "ClusterIP") == "ClusterIP", f"{service.urn}: must not be exposed"
+        selector = service.inputs["spec"]["selector"]
+        guarding = [p for p in policies
+                    if all(selector.get(k) == v for k, v in p.inputs["spec"]["podSelector"]["matchLabels"].items())]
+        assert guarding, f"{service.urn}: no NetworkPolicy guards its pods"
+        for policy in guarding:
+            for rule in policy.inputs["spec"]["ingress"]:
+                assert rule.get("from"), f"{policy.urn}: an ingress rule without 'from' admits every pod"
+    for ingress in run.of_type("kubernetes:networking.k8s.io/v1:Ingress"):
+        backend = ingress.inputs["spec"]["defaultBackend"]["service"]["name"]
+        assert backend == "frontend", f"{ingress.urn}: only the frontend is exposed"
+
+
+def test_clients_carry_the_labels_the_policies_admit(run):
+    for job_type in run.cfg("jobTypes"):
+        labels = run.one("kubernetes:apps/v1:Deployment", f"consumers-{job_type}").inputs["spec"]["template"]["metadata"]["labels"]
+        assert labels.get("kiosk.dev/redis-client") == "true" and labels.get("kiosk.dev/model-client") == "true"
+    frontend = run.one("kubernetes:apps/v1:Deployment", "frontend")
+    assert frontend.inputs["spec"]["template"]["metadata"]["labels"].get("kiosk.dev/redis-client") == "true", \
+        frontend.urn
+    if run.cfg("redisMode") == "in-cluster":
+        policy = run.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "redis")
+        peers = policy.inputs["spec"]["ingress"][0]["from"]
+        keda_ns = run.cfg("kedaNamespace")
+        assert any(p.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") == keda_ns
+                   for p in peers), f"{policy.urn}: KEDA's operator must reach Redis to read queue lengths"
+
+
+def test_workload_identity_binds_each_service_account(run):
+    accounts = {sa.inputs["metadata"]["name"]: sa for sa in run.of_type("kubernetes:core/v1:ServiceAccount")}
+    gsas = {r.inputs["accountId"]: r for r in run.of_type("gcp:serviceaccount/account:Account")}
+    emails = {f"{a}@{run.config['gcp:project']}.iam.gserviceaccount.com" for a in gsas}
+    bindings = [r.inputs["member"] for r in run.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+                if r.inputs["role"] == "roles/iam.workloadIdentityUser"]
+    for w in workloads(run):
+        name = pod_spec(w).get("serviceAccountName")
+        if w.inputs["metadata"]["name"] == "redis":
+            continue
+        assert name in accounts, f"{w.urn}: runs as {name!r}, not a kiosk service account"
+        annotation = accounts[name].inputs["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
+        assert annotation in emails, f"{accounts[name].urn}: bound to unknown GSA {annotation}"
+        ns = w.inputs["metadata"]["namespace"]
+        member = f"serviceAccount:{run.config['gcp:project']}.svc.id.goog[{ns}/{name}]"
+        assert member in bindings, f"{w.urn}: no workloadIdentityUser binding for {member}"
+
+
+def test_kubernetes_resources_use_the_cluster_provider(run):
+    provider = run.one("pulumi:providers:kubernetes")
+    assert is_secret(provider.raw_inputs["kubeconfig"]), f"{provider.urn}: kubeconfig must be secret"
+    for r in run.resources:
+        if r.type.startswith("kubernetes:"):
+            assert r.provider.startswith(provider.urn + "::"), \
+                f"{r.urn}: uses provider {r.provider!r}, would deploy to the ambient kubeconfig"
+
+
+# --- secrets and outputs ------------------------------------------------------
+
+def test_outputs_and_secrets(run):
+    for key in ("portalUrl", "bucket", "registry", "kubeconfig"):
+        assert key in run.outputs, f"{run.stack}: missing output {key}"
+    assert run.outputs["kubeconfig"]["secret"], f"{run.stack}: kubeconfig output must be secret"
+    assert not run.outputs["bucket"]["secret"], run.stack
+    if run.cfg("authEnabled"):
+        assert run.outputs["apiToken"]["secret"], f"{run.stack}: apiToken output must be secret"
+        secret = run.one("kubernetes:core/v1:Secret", "frontend-auth")
+        assert is_secret(secret.raw_inputs["stringData"]) or all(
+            is_secret(v) for v in secret.raw_inputs["stringData"].values()), f"{secret.urn}: token must be secret"
+        frontend = run.one("kubernetes:apps/v1:Deployment", "frontend")
+        env = {e["name"]: e for e in pod_spec(frontend)["containers"][0]["env"]}
+        assert env["KIOSK_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "frontend-auth", frontend.urn
+    for r in run.k8s_objects():
+        if r.kind == "Secret":
+            for field in ("data", "stringData"):
+                if field in r.raw_inputs:
+                    value = r.raw_inputs[field]
+                    assert is_secret(value) or all(is_secret(v) for v in value.values()), f"{r.urn}: {field} not secret"
+
+
+# --- schema validation --------------------------------------------------------
+
+def schema_version(run: StackRun) -> str:
+    version = f"{run.cfg('kubernetesVersion')}.0"
+    shipped = kubernetes_validate.utils.all_versions()
+    assert version in shipped, f"kubernetes-validate ships {shipped}, not {version}"
+    return version
+
+
+def test_every_kubernetes_object_validates_strictly(run):
+    version = schema_version(run)
+    objects = run.k8s_objects()
+    assert len(objects) >= 15, f"{run.stack}: suspiciously few objects ({len(objects)})"
+    for r in objects:
+        obj = {k: v for k, v in r.inputs.items() if v is not None}
+        assert obj["apiVersion"] and obj["kind"] == r.kind, r.urn
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{r.urn} does not validate against Kubernetes {version}: {exc.message} at {list(exc.path)}")
+
+
+def test_scaled_objects_have_the_keda_structure(run):
+    for so in run.of_type(SCALED_OBJECT):
+        i = so.inputs
+        assert i["apiVersion"] == "keda.sh/v1alpha1" and i["kind"] == "ScaledObject", so.urn
+        assert set(i["metadata"]) >= {"name", "namespace"}, so.urn
+        spec = i["spec"]
+        assert set(spec) <= {"scaleTargetRef", "minReplicaCount", "maxReplicaCount", "pollingInterval",
+                             "cooldownPeriod", "idleReplicaCount", "initialCooldownPeriod", "advanced",
+                             "fallback", "triggers"}, f"{so.urn}: unknown spec keys {set(spec)}"
+        assert isinstance(spec["minReplicaCount"], int) and isinstance(spec["maxReplicaCount"], int), so.urn
+        assert spec["minReplicaCount"] == 0 < spec["maxReplicaCount"], so.urn
+        for t in spec["triggers"]:
+            assert set(t) <= {"type", "metadata", "name", "authenticationRef", "metricType", "useCachedMetrics"}, so.urn
+            assert all(isinstance(v, str) for v in t["metadata"].values()), \
+                f"{so.urn}: KEDA trigger metadata values must be strings"
+            assert set(t["metadata"]) <= {"address", "stream", "streamLength", "activationLagCount",
+                                          "databaseIndex", "enableTLS"}, f"{so.urn}: unverified metadata keys"
