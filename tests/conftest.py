@@ -7,6 +7,8 @@ import redis
 
 from tests.fixtures.servers import RedisServer, S3Server
 
+pytest_plugins = ["tests.fixtures.model_server", "tests.fixtures.kiosk"]
+
 
 @pytest.fixture(scope="session")
 def redis_server():

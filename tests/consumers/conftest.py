@@ -9,13 +9,12 @@ import tifffile
 
 from consumers.storage import Storage
 from tests.fixtures.consumers import ConsumerPool, JobClient
-from tests.fixtures.model_server import nuclear_model_server  # noqa: F401
 from tests.fixtures.servers import RedisServer
 from training.synthetic import make_sample
 
 
 @pytest.fixture(scope="module")
-def kiosk(nuclear_model_server, tmp_path_factory):  # noqa: F811
+def kiosk(nuclear_model_server, tmp_path_factory):
     """Two consumers over a fresh Redis and bucket, using the real default model."""
     redis_server = RedisServer()
     bucket = tmp_path_factory.mktemp("bucket")
