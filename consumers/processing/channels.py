@@ -41,9 +41,9 @@ def _explicit(pixels: np.ndarray, selected: list[int], model_channels: int, mode
         )
     wrong = [index for index in selected if not 0 <= index < channels]
     if wrong:
+        numbering = "numbered 0" if channels == 1 else f"numbered 0 to {channels - 1}"
         raise JobInputError(
-            f"channel {wrong[0]} was chosen but the image has {_count(channels, 'channel')} "
-            f"(numbered 0 to {channels - 1})"
+            f"channel {wrong[0]} was chosen but the image has {_count(channels, 'channel')} ({numbering})"
         )
     return pixels[..., selected]
 

@@ -24,6 +24,7 @@ from consumers.processing.messages import blame_input, dimensions, pixel_count
 ORDER_LETTERS = "ZTCYX"
 # tifffile's channel (C) and colour-sample (S) axes; every axis but these and Y, X is a frame axis.
 CHANNEL_AXES = "CS"
+_NON_FRAME_AXES = "YX" + CHANNEL_AXES
 
 _SIGNATURES = {
     b"II*\x00": "TIFF",
@@ -100,9 +101,7 @@ def _sniff(data: bytes, name: str) -> str:
     for signature, kind in _SIGNATURES.items():
         if data.startswith(signature):
             return kind
-    raise JobInputError(
-        f"the file '{name}' is not a TIFF, PNG or JPEG image; only these formats are supported"
-    )
+    raise JobInputError(f"the file '{name}' is not a TIFF, PNG or JPEG image; only these formats are supported")
 
 
 def _read_tiff(data: bytes, name: str, check: Callable[[_Header], _Header]) -> tuple[np.ndarray, _Header]:
@@ -120,7 +119,7 @@ def _read_tiff(data: bytes, name: str, check: Callable[[_Header], _Header]) -> t
         palette = page.photometric == tifffile.PHOTOMETRIC.PALETTE
         _check_dtype(series.dtype, name)
         if palette:
-            header = _Header(tuple(series.shape) + (3,), series.axes + "S", True)
+            header = _Header((*series.shape, 3), series.axes + "S", True)
         else:
             colour = "S" in series.axes and page.photometric in _TIFF_COLOUR
             header = _Header(tuple(series.shape), series.axes, colour)
@@ -131,9 +130,7 @@ def _read_tiff(data: bytes, name: str, check: Callable[[_Header], _Header]) -> t
     return pixels, header
 
 
-def _read_picture(
-    data: bytes, name: str, kind: str, check: Callable[[_Header], _Header]
-) -> tuple[np.ndarray, _Header]:
+def _read_picture(data: bytes, name: str, kind: str, check: Callable[[_Header], _Header]) -> tuple[np.ndarray, _Header]:
     with warnings.catch_warnings():
         warnings.simplefilter("error", PIL.Image.DecompressionBombWarning)
         try:
@@ -174,7 +171,7 @@ def _checked(header: _Header, name: str, order: str | None, max_pixels: int, max
         header = _with_order(header, order, name)
     sizes = dict(zip(header.axes, header.shape))
     height, width = sizes["Y"], sizes["X"]
-    frames = math.prod(size for axis, size in sizes.items() if axis not in "YX" + CHANNEL_AXES)
+    frames = math.prod(size for axis, size in sizes.items() if axis not in _NON_FRAME_AXES)
     channels = 3 if header.colour else math.prod(sizes.get(axis, 1) for axis in CHANNEL_AXES)
     pixels = frames * height * width
     if pixels > max_pixels:
@@ -215,9 +212,9 @@ def _with_order(header: _Header, order: str, name: str) -> _Header:
 def _arrange(pixels: np.ndarray, header: _Header) -> Image:
     """Reorder decoded pixels to (F, H, W, C), merging frame axes and channel axes."""
     axes = header.axes
-    frame_axes = [i for i, axis in enumerate(axes) if axis not in "YX" + CHANNEL_AXES]
+    frame_axes = [i for i, axis in enumerate(axes) if axis not in _NON_FRAME_AXES]
     channel_axes = [i for i, axis in enumerate(axes) if axis in CHANNEL_AXES]
-    arranged = np.transpose(pixels, frame_axes + [axes.index("Y"), axes.index("X")] + channel_axes)
+    arranged = np.transpose(pixels, [*frame_axes, axes.index("Y"), axes.index("X"), *channel_axes])
     height, width = pixels.shape[axes.index("Y")], pixels.shape[axes.index("X")]
     arranged = arranged.reshape(-1, height, width, math.prod(pixels.shape[i] for i in channel_axes))
     if header.colour:

@@ -49,7 +49,12 @@ def test_a_label_tiff_is_the_same_every_time():
 
 @pytest.mark.parametrize(
     "labels",
-    [np.full((4, 4), -1, np.int32), np.full((4, 4), 2**32, np.int64), np.zeros((4, 4), np.float32), np.zeros(4, np.int32)],
+    [
+        np.full((4, 4), -1, np.int32),
+        np.full((4, 4), 2**32, np.int64),
+        np.zeros((4, 4), np.float32),
+        np.zeros(4, np.int32),
+    ],
     ids=["negative", "too-large", "float", "1-D"],
 )
 def test_what_cannot_be_labels_is_refused(labels):
@@ -67,7 +72,11 @@ def test_a_result_archive_holds_the_files_sorted_by_name():
         assert {name: archive.read(name) for name in archive.namelist()} == files
         methods = {info.filename: info.compress_type for info in archive.infolist()}
         assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
-    assert methods == {"a.png": zipfile.ZIP_STORED, "b_labels.tif": zipfile.ZIP_STORED, "notes/summary.csv": zipfile.ZIP_DEFLATED}
+    assert methods == {
+        "a.png": zipfile.ZIP_STORED,
+        "b_labels.tif": zipfile.ZIP_STORED,
+        "notes/summary.csv": zipfile.ZIP_DEFLATED,
+    }
 
 
 def test_a_result_archive_is_byte_identical_when_rebuilt():
@@ -106,8 +115,16 @@ def test_folders_junk_and_other_files_are_skipped():
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr(zipfile.ZipInfo("images/"), b"")
-        for name in ["images/a.tif", "__MACOSX/images/._a.tif", "images/._a.tif", "images/.DS_Store",
-                     "Thumbs.db", "README.txt", "results.csv", "nested.zip"]:
+        for name in [
+            "images/a.tif",
+            "__MACOSX/images/._a.tif",
+            "images/._a.tif",
+            "images/.DS_Store",
+            "Thumbs.db",
+            "README.txt",
+            "results.csv",
+            "nested.zip",
+        ]:
             archive.writestr(name, b"content of " + name.encode())
     assert members(buffer.getvalue()) == [("images__a.tif", b"content of images/a.tif")]
 
@@ -227,5 +244,7 @@ def test_an_encrypted_image_is_rejected():
 def test_an_unsupported_compression_method_is_rejected():
     # 9 is Deflate64, which Windows uses for large archives and zipfile cannot read.
     upload = patch_zip_headers(zip_of({"big.tif": b"x" * 100}, compression=zipfile.ZIP_STORED), method=9)
-    with pytest.raises(JobInputError, match="'big.tif' in the ZIP archive uses a compression method that is not supported"):
+    with pytest.raises(
+        JobInputError, match="'big.tif' in the ZIP archive uses a compression method that is not supported"
+    ):
         members(upload)

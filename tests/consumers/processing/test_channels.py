@@ -32,6 +32,11 @@ def test_a_channel_the_image_lacks_is_rejected(selected):
         select_channels(image(1, 4), selected, 1)
 
 
+def test_the_only_channel_is_named_plainly():
+    with pytest.raises(JobInputError, match=r"^channel 1 was chosen but the image has 1 channel \(numbered 0\)$"):
+        select_channels(image(1, 1), [1], 1)
+
+
 def test_choosing_the_wrong_number_of_channels_is_rejected():
     with pytest.raises(JobInputError, match="model Mesmer expects 2 channels but the choice lists 1"):
         select_channels(image(1, 4), [0], 2, model_name="Mesmer")

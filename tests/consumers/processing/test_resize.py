@@ -39,7 +39,7 @@ def test_rescaling_changes_the_size_by_the_scale(scale, shape):
     scaled = rescale(frame, scale)
     assert scaled.shape == (*shape, 2) and scaled.dtype == np.float32
     assert rescaled_shape((100, 60), scale) == shape
-    assert 0 <= scaled.min() and scaled.max() <= 1
+    assert scaled.min() >= 0 and scaled.max() <= 1
 
 
 def test_rescaling_follows_a_smooth_image():
