@@ -1,7 +1,6 @@
 """ModelClient against a real `python -m modelserver` subprocess."""
 
 import logging
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -12,9 +11,10 @@ from consumers.errors import JobInputError
 from consumers.model_client import (ModelClient, ModelServerError, ModelSpec, to_ndarray,
                                     to_tensor_proto)
 from consumers.retry import RetryPolicy
+# tests/consumers/conftest.py provides nuclear_model_server; these two until the root conftest
+# registers tests.fixtures.model_server as a plugin.
 from tests.fixtures.model_server import (TINY_MODEL, ModelServerProcess,  # noqa: F401
-                                         model_server, nuclear_model_server,
-                                         tiny_model_repository)
+                                         model_server, tiny_model_repository)
 from tests.fixtures.servers import free_port, wait_until
 
 QUICK_BACKOFF = RetryPolicy(initial_seconds=0.1, max_seconds=0.5)
@@ -141,7 +141,7 @@ def test_tensor_in_typed_value_fields_is_decoded():
     np.testing.assert_array_equal(to_ndarray(proto), np.array([[1, 2], [3, 4]], np.int32))
 
 
-def test_real_nuclear_segmentation_model_segments_tiles(nuclear_model_server, tmp_path):
+def test_real_nuclear_segmentation_model_segments_tiles(nuclear_model_server):
     with ModelClient(nuclear_model_server.address, retry_budget_seconds=30) as client:
         spec = client.metadata("NuclearSegmentation")
         batch = tiles(2, size=256)
