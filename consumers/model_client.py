@@ -144,7 +144,11 @@ class ModelClient:
         self.close()
 
     def metadata(self, model: str, version: int | str | None = None) -> ModelSpec:
-        """The input and outputs of `model` (its highest version if `version` is None); cached."""
+        """The input and outputs of `model` (its highest version if `version` is None).
+
+        Cached for the client's lifetime: with `version` None a consumer keeps the version
+        that was the latest at its first call until it restarts.
+        """
         key = (model, _version_number(version))
         if key not in self._specs:
             request = get_model_metadata_pb2.GetModelMetadataRequest(
