@@ -1,0 +1,301 @@
+"""Focused tests of single components: argument validation, generated configs,
+and what each one declares when constructed on its own under mocks."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pytest
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from google.protobuf import wrappers_pb2  # noqa: F401  (registers Int64Value in the default pool)
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+from tensorflow_serving.config import model_server_config_pb2
+
+from components.gcp.bucket import KioskBucket, KioskBucketArgs
+from components.gcp.gke import GkeCluster, GkeClusterArgs
+from components.gcp.memorystore import Memorystore, MemorystoreArgs
+from components.gcp.network import Network, NetworkArgs
+from components.gcp.workload_identity import GkeWorkloadIdentity, GkeWorkloadIdentityArgs
+from components.k8s.consumers import ConsumerPool, ConsumerPoolArgs
+from components.k8s.frontend import Frontend, FrontendArgs
+from components.k8s.images import ContainerImages, ContainerImagesArgs
+from components.k8s.keda import Keda, KedaArgs, StreamTrigger, scaled_object_spec
+from components.k8s.namespace import KioskNamespace, KioskNamespaceArgs
+from components.k8s.redis import RedisServer, RedisServerArgs
+from components.k8s.tf_serving import (
+    ServedModel,
+    TfServing,
+    TfServingArgs,
+    batching_parameters,
+    model_config,
+    monitoring_config,
+)
+from infra.config import ModelSpec
+from infra.platforms import account_id_prefix
+from tests.infra.run_stack import _fake_outputs, _plain
+from tests.infra.stackrun import unsecret, whole_floats_to_ints
+
+
+class Recorder(pulumi.runtime.Mocks):
+    def __init__(self):
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args):
+        self.resources.append(args)
+        return f"{args.name}-id", _fake_outputs(args.typ, args.name, args.inputs)
+
+    def call(self, args):
+        return {"accessToken": "ya29.test"}
+
+    def of_type(self, typ: str) -> list[dict]:
+        return [whole_floats_to_ints(unsecret(_plain(r.inputs))) for r in self.resources if r.typ == typ]
+
+
+@pytest.fixture
+def mocks():
+    recorder = Recorder()
+    pulumi.runtime.set_mocks(recorder, project="kiosk", stack="test", preview=False)
+    return recorder
+
+
+def construct(build):
+    """Run `build` as a Pulumi program and wait for every registration."""
+    _sync_await(run_pulumi_func(build))
+
+
+def k8s_provider():
+    import pulumi_kubernetes as k8s
+
+    return k8s.Provider("k8s", kubeconfig="{}")
+
+
+# --- argument validation (before anything is registered) ------------------------------
+
+@pytest.mark.parametrize("build,match", [
+    (lambda: Network("n", NetworkArgs(region="r", pods_cidr="10.10.0.0/16")), "overlaps"),
+    (lambda: Network("n", NetworkArgs(region="r", master_cidr="172.16.0.0/24")), "/28"),
+    (lambda: KioskBucket("b", KioskBucketArgs(location="US", uploads_expire_days=0)), "uploads_expire_days"),
+    (lambda: GkeCluster("c", GkeClusterArgs(project="p", location="l", network="n", subnetwork="s",
+                                            master_cidr="172.16.0.32/28", account_id_prefix="kiosk-t",
+                                            master_authorized_cidrs=("0.0.0.0/0",))), "open the control plane"),
+    (lambda: GkeCluster("c", GkeClusterArgs(project="p", location="l", network="n", subnetwork="s",
+                                            master_cidr="172.16.0.32/28", account_id_prefix="kiosk-t",
+                                            release_channel="NIGHTLY")), "release_channel"),
+    (lambda: GkeCluster("c", GkeClusterArgs(project="p", location="l", network="n", subnetwork="s",
+                                            master_cidr="172.16.0.32/28", account_id_prefix="kiosk-t",
+                                            dns_endpoint=False)), "master_authorized_cidrs"),
+    (lambda: Memorystore("m", MemorystoreArgs(region="r", network="n", tier="PREMIUM")), "tier"),
+    (lambda: KioskNamespace("ns", KioskNamespaceArgs(provider=None, name="Kiosk_NS")), "DNS label"),
+    (lambda: Keda("k", KedaArgs(provider=None, namespace="keda", chart_version="2.x")), "exact chart version"),
+    (lambda: RedisServer("r", RedisServerArgs(provider=None, namespace="n", image="redis")), "pin the image"),
+    (lambda: ContainerImages("i", ContainerImagesArgs(registry_address="r", repository_url="r/p", username="u",
+                                                      password="p", context=".", tag="a:b")), "invalid tag"),
+    (lambda: ContainerImages("i", ContainerImagesArgs(registry_address="r", repository_url="r/p", username="u",
+                                                      password="p", context=".", platforms=("linux/z80",))),
+     "platform"),
+    (lambda: ConsumerPool("c", ConsumerPoolArgs(provider=None, namespace="n", service_account_name="s",
+                                                image="i", job_type="Segmentation!", redis_url="u",
+                                                redis_address="a", storage_url="s", model_server="m")),
+     "job type"),
+    (lambda: TfServing("t", TfServingArgs(provider=None, namespace="n", service_account_name="s",
+                                          model_base_uri="gs://b/models", models=(), redis_address="a",
+                                          queues=("queue:x",))), "model"),
+    (lambda: TfServing("t", TfServingArgs(provider=None, namespace="n", service_account_name="s",
+                                          model_base_uri="gs://b/models", models=(ServedModel("M", (1,)),),
+                                          redis_address="a", queues=())), "queue"),
+    (lambda: Frontend("f", FrontendArgs(provider=None, namespace="n", service_account_name="s", image="i",
+                                        redis_url="u", storage_url="s", public_url="p",
+                                        tls_secret_name="tls")), "needs a host"),
+])
+def test_invalid_args_raise_value_error(build, match):
+    with pytest.raises(ValueError, match=match):
+        build()
+
+
+@pytest.mark.parametrize("text", ["NuclearSegmentation", "X:", ":1", "X:one", "X:0"])
+def test_model_spec_rejects_bad_entries(text):
+    with pytest.raises(ValueError):
+        ModelSpec.parse(text)
+
+
+def test_model_spec_parses_versions():
+    assert ModelSpec.parse("NuclearSegmentation:1,3") == ModelSpec("NuclearSegmentation", (1, 3))
+
+
+def test_account_id_prefix_is_short_and_valid():
+    assert account_id_prefix("dev-gcp") == "kiosk-dev-gcp"
+    long = account_id_prefix("a-very-long-production-stack-name")
+    assert len(long) <= 23 and not long.endswith("-")
+
+
+def test_scaled_object_spec_requires_triggers_and_a_ceiling():
+    with pytest.raises(ValueError):
+        scaled_object_spec("d", [], 3)
+    with pytest.raises(ValueError):
+        scaled_object_spec("d", [StreamTrigger("r:6379", "queue:x", 2)], 0)
+
+
+# --- generated TF-Serving configs parse as the protos TF-Serving reads ---------------
+
+def _batching_parameters_class():
+    """BatchingParameters' fields used here (tensorflow_serving/servables/tensorflow/
+    session_bundle_config.proto); the pip package does not ship that proto."""
+    file = descriptor_pb2.FileDescriptorProto(name="kiosk_test_batching.proto", package="kiosktest",
+                                              dependency=["google/protobuf/wrappers.proto"])
+    msg = file.message_type.add(name="BatchingParameters")
+    for number, field in enumerate(
+            ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads"), start=1):
+        msg.field.add(name=field, number=number, type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
+                      type_name=".google.protobuf.Int64Value")
+    mon = file.message_type.add(name="PrometheusConfig")
+    mon.field.add(name="enable", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_BOOL)
+    mon.field.add(name="path", number=2, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING)
+    top = file.message_type.add(name="MonitoringConfig")
+    top.field.add(name="prometheus_config", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
+                  type_name=".kiosktest.PrometheusConfig")
+    pool = descriptor_pool.Default()
+    try:
+        pool.Add(file)
+    except TypeError:
+        pass  # already added by an earlier test
+    get = message_factory.GetMessageClass
+    return (get(pool.FindMessageTypeByName("kiosktest.BatchingParameters")),
+            get(pool.FindMessageTypeByName("kiosktest.MonitoringConfig")))
+
+
+def test_model_config_parses_and_lists_every_version():
+    text = model_config("gs://bucket/models/", [ServedModel("A", (1, 2)), ServedModel("B", (3,))])
+    parsed = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
+    configs = {c.name: c for c in parsed.model_config_list.config}
+    assert configs["A"].base_path == "gs://bucket/models/A"
+    assert list(configs["A"].model_version_policy.specific.versions) == [1, 2]
+    assert list(configs["B"].model_version_policy.specific.versions) == [3]
+    assert all(c.model_platform == "tensorflow" for c in configs.values())
+
+
+def test_batching_and_monitoring_configs_parse():
+    batching_cls, monitoring_cls = _batching_parameters_class()
+    batching = text_format.Parse(batching_parameters(32, 2000, 4, 100), batching_cls())
+    assert batching.max_batch_size.value == 32 and batching.batch_timeout_micros.value == 2000
+    monitoring = text_format.Parse(monitoring_config(), monitoring_cls())
+    assert monitoring.prometheus_config.enable and monitoring.prometheus_config.path.startswith("/")
+
+
+# --- components constructed on their own ----------------------------------------------
+
+def test_gke_cluster_without_dns_endpoint_uses_ip_and_ca(mocks):
+    holder = {}
+
+    def build():
+        cluster = GkeCluster("c", GkeClusterArgs(
+            project="p", location="us-central1-a", network="n", subnetwork="s", master_cidr="172.16.0.32/28",
+            account_id_prefix="kiosk-t", dns_endpoint=False, master_authorized_cidrs=("198.51.100.0/24",)))
+        holder["kubeconfig"] = cluster.kubeconfig
+    construct(build)
+    (provider,) = [r for r in mocks.resources if r.typ == "pulumi:providers:kubernetes"]
+    kubeconfig = json.loads(unsecret(_plain(provider.inputs))["kubeconfig"])
+    cluster_entry = kubeconfig["clusters"][0]["cluster"]
+    assert cluster_entry["server"] == "https://203.0.113.1"
+    assert cluster_entry["certificate-authority-data"] == "Y2VydA=="
+    assert kubeconfig["users"][0]["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
+    assert _sync_await(holder["kubeconfig"].is_secret())
+    (cluster,) = mocks.of_type("gcp:container/cluster:Cluster")
+    assert "controlPlaneEndpointsConfig" not in cluster
+    blocks = cluster["masterAuthorizedNetworksConfig"]["cidrBlocks"]
+    assert [b["cidrBlock"] for b in blocks] == ["198.51.100.0/24"]
+
+
+def test_bucket_cors_and_expiry(mocks):
+    construct(lambda: KioskBucket("b", KioskBucketArgs(location="US", uploads_expire_days=2, output_expire_days=9,
+                                                       cors_origins=("https://kiosk.example.org",))))
+    (bucket,) = mocks.of_type("gcp:storage/bucket:Bucket")
+    ages = {r["condition"]["matchesPrefixes"][0]: r["condition"]["age"] for r in bucket["lifecycleRules"]}
+    assert ages == {"uploads/": 2, "output/": 9}
+    assert bucket["cors"][0]["origins"] == ["https://kiosk.example.org"]
+    assert "PUT" in bucket["cors"][0]["methods"]
+
+
+def test_memorystore_never_evicts_jobs(mocks):
+    construct(lambda: Memorystore("m", MemorystoreArgs(region="r", network="n")))
+    (instance,) = mocks.of_type("gcp:redis/instance:Instance")
+    assert instance["redisConfigs"]["maxmemory-policy"] == "noeviction"
+    assert instance["redisVersion"].startswith("REDIS_7")
+
+
+def test_workload_identity_roles_are_least_privilege(mocks):
+    construct(lambda: GkeWorkloadIdentity("id", GkeWorkloadIdentityArgs(
+        provider=k8s_provider(), namespace="kiosk", project="p", bucket="b", account_id_prefix="kiosk-t")))
+    roles = {}
+    for m in mocks.of_type("gcp:storage/bucketIAMMember:BucketIAMMember"):
+        roles.setdefault(m["member"].split("@")[0].split("-")[-1], set()).add(m["role"])
+    assert roles == {
+        "cons": {"roles/storage.objectUser"},
+        "front": {"roles/storage.objectCreator", "roles/storage.objectViewer"},
+        "tfs": {"roles/storage.objectViewer"},
+    }
+    signer = [m for m in mocks.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+              if m["role"] == "roles/iam.serviceAccountTokenCreator"]
+    assert len(signer) == 1 and "front" in signer[0]["member"]
+    for sa in mocks.of_type("kubernetes:core/v1:ServiceAccount"):
+        assert sa["metadata"]["annotations"]["iam.gke.io/gcp-service-account"].endswith(".iam.gserviceaccount.com")
+
+
+def test_consumer_pools_per_job_type(mocks):
+    def build():
+        provider = k8s_provider()
+        for job_type in ("segmentation", "tracking"):
+            ConsumerPool(f"consumers-{job_type}", ConsumerPoolArgs(
+                provider=provider, namespace="kiosk", service_account_name="sa", image="img@sha256:x",
+                job_type=job_type, redis_url="redis://r:6379/0", redis_address="r:6379", storage_url="gs://b",
+                model_server="tf:8500", shutdown_grace_seconds=90, max_replicas=5))
+    construct(build)
+    deployments = {d["metadata"]["name"]: d for d in mocks.of_type("kubernetes:apps/v1:Deployment")}
+    assert set(deployments) == {"consumers-segmentation", "consumers-tracking"}
+    for name, d in deployments.items():
+        assert d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 120
+    scaled = {s["spec"]["triggers"][0]["metadata"]["stream"]: s for s in
+              mocks.of_type("kubernetes:keda.sh/v1alpha1:ScaledObject")}
+    assert set(scaled) == {"queue:segmentation", "queue:tracking"}
+    assert all(s["spec"]["maxReplicaCount"] == 5 for s in scaled.values())
+
+
+def test_tf_serving_wakes_on_any_queue(mocks):
+    construct(lambda: TfServing("tfs", TfServingArgs(
+        provider=k8s_provider(), namespace="kiosk", service_account_name="sa", model_base_uri="gs://b/models",
+        models=(ServedModel("M", (1,)),), redis_address="r:6379", queues=("queue:a", "queue:b"),
+        max_replicas=4, gpus_per_replica=2)))
+    (so,) = mocks.of_type("kubernetes:keda.sh/v1alpha1:ScaledObject")
+    assert [t["metadata"]["stream"] for t in so["spec"]["triggers"]] == ["queue:a", "queue:b"]
+    (deployment,) = mocks.of_type("kubernetes:apps/v1:Deployment")
+    limits = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits["nvidia.com/gpu"] == "2"
+
+
+def test_redis_persists_with_aof_and_admits_only_clients(mocks):
+    construct(lambda: RedisServer("redis", RedisServerArgs(provider=k8s_provider(), namespace="kiosk",
+                                                           memory_mi=1000)))
+    (sts,) = mocks.of_type("kubernetes:apps/v1:StatefulSet")
+    command = sts["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+    assert command[command.index("--maxmemory") + 1] == "800mb"
+    assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "10Gi"
+    (policy,) = mocks.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    assert policy["spec"]["ingress"][0]["from"] == [{"podSelector": {"matchLabels": {"kiosk.dev/redis-client": "true"}}}]
+
+
+def test_frontend_without_auth_and_with_tls_secret(mocks):
+    construct(lambda: Frontend("fe", FrontendArgs(
+        provider=k8s_provider(), namespace="kiosk", service_account_name="sa", image="img", redis_url="u",
+        storage_url="gs://b", public_url="https://kiosk.example.org", auth_enabled=False,
+        host="kiosk.example.org", tls_secret_name="kiosk-tls", ingress_class_name="nginx")))
+    assert mocks.of_type("kubernetes:core/v1:Secret") == []
+    assert mocks.of_type("random:index/randomPassword:RandomPassword") == []
+    (deployment,) = mocks.of_type("kubernetes:apps/v1:Deployment")
+    env = {e["name"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "KIOSK_AUTH_TOKEN" not in env and "KIOSK_PUBLIC_URL" in env
+    (ingress,) = mocks.of_type("kubernetes:networking.k8s.io/v1:Ingress")
+    assert ingress["spec"]["tls"] == [{"hosts": ["kiosk.example.org"], "secretName": "kiosk-tls"}]
+    assert ingress["spec"]["ingressClassName"] == "nginx"
