@@ -1,0 +1,86 @@
+"""The CI workflows parse and carry what the deploy process relies on."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
+
+
+def load(name: str) -> dict:
+    data = yaml.safe_load((WORKFLOWS / name).read_text())
+    # YAML 1.1 reads the bare key `on` as True.
+    data["on"] = data.pop(True, data.get("on"))
+    return data
+
+
+def steps(job: dict) -> list[dict]:
+    return job["steps"]
+
+
+def step_using(job: dict, action: str) -> list[dict]:
+    return [s for s in steps(job) if s.get("uses", "").split("@")[0] == action]
+
+
+def index_of(job: dict, predicate) -> int:
+    for i, s in enumerate(steps(job)):
+        if predicate(s):
+            return i
+    raise AssertionError("step not found")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in WORKFLOWS.glob("*.yml")))
+def test_workflow_parses_with_jobs(name):
+    data = load(name)
+    assert data["on"], f"{name}: no trigger"
+    assert data["jobs"], f"{name}: no jobs"
+    for job_name, job in data["jobs"].items():
+        assert "runs-on" in job and steps(job), f"{name}:{job_name} needs runs-on and steps"
+        for s in steps(job):
+            if "uses" in s:
+                assert "@" in s["uses"], f"{name}:{job_name}: pin {s['uses']} to a version"
+
+
+def check_pulumi_job(job: dict, command: str) -> dict:
+    (pulumi_step,) = step_using(job, "pulumi/actions")
+    inputs = pulumi_step["with"]
+    assert inputs["command"] == command
+    assert "matrix.stack" in inputs["stack-name"]
+    assert inputs["policyPacks"] == "policy"
+    install = index_of(job, lambda s: "pip install -r requirements.txt" in s.get("run", ""))
+    assert install < steps(job).index(pulumi_step), "dependencies must be installed before pulumi runs"
+    gcp_auth = step_using(job, "google-github-actions/auth")
+    assert gcp_auth and "workload_identity_provider" in gcp_auth[0]["with"], "GCP auth must use OIDC"
+    assert "credentials_json" not in gcp_auth[0]["with"], "no long-lived keys"
+    gcloud = step_using(job, "google-github-actions/setup-gcloud")
+    assert gcloud and "gke-gcloud-auth-plugin" in gcloud[0]["with"]["install_components"]
+    assert job["env"]["PULUMI_ACCESS_TOKEN"].startswith("${{ secrets.")
+    return inputs
+
+
+def test_preview_runs_on_pull_requests_for_every_stack():
+    data = load("preview.yml")
+    assert "pull_request" in data["on"]
+    assert data["permissions"]["id-token"] == "write" and data["permissions"]["pull-requests"] == "write"
+    job = data["jobs"]["preview"]
+    assert "stacks/Pulumi.*.yaml" in data["jobs"]["stacks"]["steps"][1]["run"]
+    inputs = check_pulumi_job(job, "preview")
+    assert inputs["comment-on-pr"] is True
+
+
+def test_up_runs_on_main_behind_an_environment():
+    data = load("deploy.yml")
+    assert data["on"]["push"]["branches"] == ["main"]
+    assert "pull_request" not in data["on"]
+    assert data["permissions"]["id-token"] == "write"
+    job = data["jobs"]["up"]
+    assert job["environment"]["name"], "pulumi up must wait for the environment's required reviewers"
+    check_pulumi_job(job, "up")
+
+
+def test_tests_workflow_runs_make_test():
+    data = load("test.yml")
+    assert "pull_request" in data["on"]
+    runs = [s.get("run", "") for s in steps(data["jobs"]["test"])]
+    assert any(r.strip() == "make test" for r in runs)
