@@ -50,7 +50,8 @@ def create_app(settings: FrontendSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="Kiosk API", version="1.0",
                   summary="DeepCell Kiosk-compatible image segmentation jobs",
-                  openapi_url="/api/swagger.json", docs_url=None, redoc_url=None, lifespan=lifespan)
+                  openapi_url="/api/swagger.json", docs_url=None, redoc_url=None,
+                  redirect_slashes=False, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = ApiMetrics()
     app.dependency_overrides[get_settings] = app_settings

@@ -25,6 +25,15 @@ def settings(redis_url, bucket_dir):
 
 
 @pytest.fixture
+def configure(settings):
+    """The test's settings with some changed, on a port of their own."""
+    def changed(**changes) -> FrontendSettings:
+        values = {**settings.model_dump(exclude={"public_url"}), "port": free_port(), **changes}
+        return FrontendSettings.model_validate(values)
+    return changed
+
+
+@pytest.fixture
 def api_for():
     """Start APIs for given settings; all are stopped after the test."""
     started: list[ApiThread] = []

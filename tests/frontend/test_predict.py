@@ -5,7 +5,6 @@ import pytest
 import redis
 
 from consumers.queue import GROUP, stream_name
-from tests.fixtures.servers import free_port
 from tests.frontend.helpers import add_model, tiff_bytes, zip_bytes
 
 
@@ -156,11 +155,11 @@ def test_malformed_bodies_are_400(client, body):
     assert response.json()["message"]
 
 
-def test_no_models_in_storage(api_for, settings, tmp_path):
+def test_no_models_in_storage(api_for, configure, tmp_path):
     bare = tmp_path / "bare"
     (bare / "uploads").mkdir(parents=True)
     (bare / "uploads" / "x.tif").write_bytes(tiff_bytes())
-    api = api_for(settings.model_copy(update={"storage_url": str(bare), "port": free_port()}))
+    api = api_for(configure(storage_url=str(bare)))
     response = httpx.post(f"{api.url}/api/predict", json={"jobType": "segmentation", "imageName": "x.tif"})
     assert response.status_code == 400
     assert response.json()["message"] == ("unknown model 'NuclearSegmentation'; "

@@ -1,0 +1,116 @@
+"""The web portal in real headless Chromium against the real API, Redis and storage."""
+
+import io
+import zipfile
+
+import pytest
+import tifffile
+from playwright.sync_api import expect, sync_playwright
+from skimage.measure import label
+
+from tests.frontend.browser import CHROMIUM, CHROMIUM_ARGS, drop_file
+from tests.frontend.helpers import DISK_CENTRES, nuclei_image, tiff_bytes
+
+TOKEN = "portal-test-token-0123456789"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page_for(browser):
+    """Open the portal at a URL in a fresh browser profile; fail on any request elsewhere."""
+    contexts = []
+
+    def open_page(url: str):
+        context = browser.new_context(accept_downloads=True)
+        contexts.append(context)
+        page = context.new_page()
+        outside = []
+        page.on("request", lambda request: outside.append(request.url)
+                if not request.url.startswith((url, "data:", "blob:")) else None)
+        page.outside_requests = outside
+        page.goto(url)
+        expect(page.locator("#job-type option")).to_have_count(1)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def test_upload_preview_download_and_reload(api, consumer, page_for, tmp_path):
+    page = page_for(api.url)
+    expect(page.locator("#model option")).to_have_count(4)  # default + three versions
+    drop_file(page, "#drop-zone", "cells.tif", tiff_bytes(), "image/tiff")
+    card = page.locator(".job").first
+    expect(card.locator(".job-name")).to_have_text("cells.tif")
+    preview = card.locator(".job-preview")
+    expect(preview).to_be_visible(timeout=30_000)
+    page.wait_for_function("img => img.complete && img.naturalWidth === 64", arg=preview.element_handle())
+    expect(card.locator(".job-status")).to_have_text("Done")
+
+    with page.expect_download() as download:
+        card.locator(".job-download").click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    with zipfile.ZipFile(saved) as archive:
+        assert sorted(archive.namelist()) == ["cells_labels.tif", "cells_overlay.png"]
+        labels = tifffile.imread(io.BytesIO(archive.read("cells_labels.tif")))
+    assert labels.shape == nuclei_image().shape
+    assert labels.max() == len(DISK_CENTRES)
+    assert all(labels[centre] > 0 for centre in DISK_CENTRES)
+    assert (label(labels > 0) > 0).sum() == (labels > 0).sum()
+
+    page.reload()
+    card = page.locator(".job").first
+    expect(card).to_have_attribute("data-status", "done")
+    expect(card.locator(".job-preview")).to_be_visible()
+    assert page.outside_requests == []
+
+
+def test_failed_job_shows_why(api, consumer, page_for):
+    page = page_for(api.url)
+    page.set_input_files("#file-input", files=[{"name": "fail-me.tif", "mimeType": "image/tiff",
+                                                "buffer": tiff_bytes()}])
+    card = page.locator(".job").first
+    expect(card).to_have_attribute("data-status", "failed", timeout=30_000)
+    expect(card.locator(".job-error")).to_have_text("the file is not a readable TIFF image")
+    expect(card.locator(".job-result")).to_be_hidden()
+
+
+def test_rejected_upload_is_explained(api, page_for):
+    page = page_for(api.url)
+    drop_file(page, "#drop-zone", "notes.txt", b"not an image", "text/plain")
+    expect(page.locator("#notice")).to_contain_text("notes.txt: only TIFF, PNG, JPEG or ZIP files are accepted")
+    expect(page.locator(".job")).to_have_count(0)
+
+
+def test_several_files_make_several_jobs(api, consumer, page_for):
+    page = page_for(api.url)
+    page.set_input_files("#file-input", files=[
+        {"name": f"image-{i}.tif", "mimeType": "image/tiff", "buffer": tiff_bytes()} for i in range(3)])
+    expect(page.locator('.job[data-status="done"]')).to_have_count(3, timeout=30_000)
+
+
+def test_token_protected_kiosk_asks_for_the_token(api_for, configure, consumer, browser):
+    api = api_for(configure(auth_token=TOKEN))
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(api.url)
+        expect(page.locator("#token-dialog")).to_be_visible()
+        page.fill("#token-input", TOKEN)
+        page.click("#token-dialog button")
+        expect(page.locator("#job-type option")).to_have_count(1)
+        drop_file(page, "#drop-zone", "cells.tif", tiff_bytes(), "image/tiff")
+        preview = page.locator(".job .job-preview")
+        expect(preview).to_be_visible(timeout=30_000)
+        page.wait_for_function("img => img.naturalWidth > 0", arg=preview.element_handle())
+    finally:
+        context.close()
