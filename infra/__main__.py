@@ -124,6 +124,7 @@ frontend = Frontend("frontend", FrontendArgs(
 ))
 
 pulumi.export("portalUrl", platform.portal_url)
+pulumi.export("portalAddress", platform.portal_address)
 pulumi.export("bucket", platform.bucket_name)
 pulumi.export("registry", platform.registry.repository_url)
 pulumi.export("kubeconfig", pulumi.Output.secret(cluster.kubeconfig))

@@ -42,6 +42,8 @@ class Platform:
     models_uri: pulumi.Output[str]
     registry: RegistryLogin
     portal_url: pulumi.Output[str]
+    # The public IP the portal's DNS record points at.
+    portal_address: pulumi.Output[str]
     portal_host: str | None
     ingress_annotations: Mapping[str, pulumi.Input[str]]
     # Set when Redis is a managed service; None means "run it in the cluster".
@@ -142,6 +144,7 @@ def gcp_platform(cfg: KioskConfig) -> Platform:
             password=registry.password,
         ),
         portal_url=portal.url,
+        portal_address=portal.address.address,
         portal_host=portal.host,
         ingress_annotations=portal.ingress_annotations,
         managed_redis=managed_redis,

@@ -369,7 +369,7 @@ def test_kubernetes_resources_use_the_cluster_provider(run):
 # --- secrets and outputs ------------------------------------------------------
 
 def test_outputs_and_secrets(run):
-    for key in ("portalUrl", "bucket", "registry", "kubeconfig"):
+    for key in ("portalUrl", "portalAddress", "bucket", "registry", "kubeconfig"):
         assert key in run.outputs, f"{run.stack}: missing output {key}"
     assert run.outputs["kubeconfig"]["secret"], f"{run.stack}: kubeconfig output must be secret"
     assert not run.outputs["bucket"]["secret"], run.stack
