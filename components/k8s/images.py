@@ -62,8 +62,11 @@ class ContainerImages(pulumi.ComponentResource):
                 registries=[registry],
                 build_on_preview=args.build_on_preview,
                 cache_from=[docker_build.CacheFromArgs(registry=docker_build.CacheFromRegistryArgs(ref=cache_ref))],
+                # OCI image-manifest caches work on every registry (ECR rejects
+                # BuildKit's default cache manifest list:
+                # https://github.com/aws/containers-roadmap/issues/876).
                 cache_to=[docker_build.CacheToArgs(registry=docker_build.CacheToRegistryArgs(
-                    ref=cache_ref, mode=docker_build.CacheMode.MAX,
+                    ref=cache_ref, mode=docker_build.CacheMode.MAX, image_manifest=True, oci_media_types=True,
                 ))],
                 opts=pulumi.ResourceOptions(parent=self),
             )

@@ -135,6 +135,9 @@ class TfServing(pulumi.ComponentResource):
         container = {
             "name": "tf-serving",
             "image": args.image,
+            # The image's entrypoint script adds --model_name/--model_base_path
+            # for a single model; the server itself is run with the config file.
+            "command": ["tensorflow_model_server"],
             "args": [
                 f"--port={GRPC_PORT}",
                 f"--rest_api_port={REST_PORT}",
