@@ -163,6 +163,7 @@ class JobView(BaseModel):
     outputFileName: str | None
     outputUrl: str | None = Field(description="downloads the result archive (freshly signed)")
     previewUrl: str | None = Field(description="the overlay image of a single job's result")
+    nuclei: int | None = Field(description="objects found (a zip job: see its children)")
     parent: str | None
     totalJobs: int | None
     children: list["JobView"] = []

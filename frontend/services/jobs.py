@@ -172,7 +172,8 @@ class Jobs:
             outputFileName=output,
             outputUrl=await self.bucket.link(output) if output else fields.get("output_url"),
             previewUrl=await self.bucket.link(preview) if preview else None,
-            parent=fields.get("parent") or None, totalJobs=_int(fields.get("total_jobs")),
+            nuclei=_int(fields.get("nuclei")), parent=fields.get("parent") or None,
+            totalJobs=_int(fields.get("total_jobs")),
             children=children)
 
 

@@ -127,7 +127,8 @@ function showStatus(card, status, progress) {
 function render(card, view) {
   showStatus(card, view.status || "new", view.progress);
   const created = view.createdAt ? new Date(view.createdAt).toLocaleString() : "";
-  card.querySelector(".job-meta").textContent = [view.model, created].filter(Boolean).join(" · ");
+  const found = view.nuclei === null || view.nuclei === undefined ? "" : `${view.nuclei} nuclei`;
+  card.querySelector(".job-meta").textContent = [view.model, created, found].filter(Boolean).join(" · ");
   const error = card.querySelector(".job-error");
   error.hidden = view.status !== "failed";
   error.textContent = view.status === "failed" ? lastLine(view.reason) || "The job failed." : "";

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -137,10 +138,13 @@ class StandInConsumer:
         if "fail" in job["original_name"]:
             self.store.fail(key, "Traceback: decoder error\nthe file is not a readable TIFF image")
             return
-        source = self.bucket_dir / job["input_file_name"]
-        data = source.read_bytes()
-        image = tifffile.imread(io.BytesIO(data)) if data[:2] in (b"II", b"MM") \
-            else np.asarray(Image.open(io.BytesIO(data)))
+        data = (self.bucket_dir / job["input_file_name"]).read_bytes()
+        try:
+            image = tifffile.imread(io.BytesIO(data)) if data[:2] in (b"II", b"MM") \
+                else np.asarray(Image.open(io.BytesIO(data)))
+        except Exception as error:  # the stand-in reads plain images only
+            self.store.fail(key, f"the stand-in consumer cannot read this file: {error}")
+            return
         labels = label(image > image.mean()).astype(np.uint16)
         stem = Path(job["original_name"]).stem
         overlay = png_bytes((labels > 0).astype(np.uint8) * 255)
@@ -152,7 +156,7 @@ class StandInConsumer:
             (self.bucket_dir / name).parent.mkdir(parents=True, exist_ok=True)
             (self.bucket_dir / name).write_bytes(content)
         self.store.set_status(key, JobStatus.DONE, output_file_name=output, preview_file_name=preview,
-                              output_url=f"http://stale.example/{output}", finished_at="1700000100.5",
+                              output_url=f"http://stale.example/{output}", finished_at=f"{time.time():.6f}",
                               total_time="0.1", prediction_time="0.05")
 
     def stop(self) -> None:
