@@ -121,6 +121,7 @@ frontend = Frontend("frontend", FrontendArgs(
     node_selector=cluster.system_node_labels,
     host=platform.portal_host,
     ingress_annotations=platform.ingress_annotations,
+    service_annotations=platform.service_annotations,
 ))
 
 pulumi.export("portalUrl", platform.portal_url)

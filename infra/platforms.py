@@ -46,6 +46,7 @@ class Platform:
     portal_address: pulumi.Output[str]
     portal_host: str | None
     ingress_annotations: Mapping[str, pulumi.Input[str]]
+    service_annotations: Mapping[str, pulumi.Input[str]]
     # Set when Redis is a managed service; None means "run it in the cluster".
     managed_redis: RedisEndpoint | None
     # Binds the workloads' Kubernetes service accounts in a namespace to cloud identities.
@@ -147,6 +148,7 @@ def gcp_platform(cfg: KioskConfig) -> Platform:
         portal_address=portal.address.address,
         portal_host=portal.host,
         ingress_annotations=portal.ingress_annotations,
+        service_annotations=portal.service_annotations,
         managed_redis=managed_redis,
         service_accounts=service_accounts,
     )

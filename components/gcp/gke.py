@@ -300,7 +300,10 @@ class GkeCluster(pulumi.ComponentResource):
                 lambda v: _kubeconfig(v[0], v[1], v[2])
             )
         )
-        provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, opts=child)
+        # Mutable ConfigMaps: a new model list is patched in place and
+        # TF-Serving rereads it, instead of a replace that drops the file.
+        provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, enable_config_map_mutable=True,
+                                opts=child)
         self.info = ClusterInfo(
             provider=provider,
             kubeconfig=self.kubeconfig,

@@ -43,4 +43,7 @@ class PortalEndpoint(pulumi.ComponentResource):
             self.url = self.address.address.apply(lambda ip: f"http://{ip}")
         self.host = args.domain
         self.ingress_annotations = annotations
+        # Container-native load balancing: the load balancer sends traffic
+        # straight to pod IPs through a network endpoint group.
+        self.service_annotations = {"cloud.google.com/neg": '{"ingress": true}'}
         self.register_outputs({"url": self.url, "address": self.address.address})

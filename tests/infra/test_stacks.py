@@ -428,3 +428,19 @@ def test_scaled_objects_have_the_keda_structure(run):
                 f"{so.urn}: KEDA trigger metadata values must be strings"
             assert set(t["metadata"]) <= {"address", "stream", "streamLength", "activationLagCount",
                                           "databaseIndex", "enableTLS"}, f"{so.urn}: unverified metadata keys"
+
+
+def test_portal_ingress_uses_the_static_ip_and_neg_backends(run):
+    ingress = run.one("kubernetes:networking.k8s.io/v1:Ingress", "frontend")
+    annotations = ingress.inputs["metadata"]["annotations"]
+    assert len(run.of_type("gcp:compute/globalAddress:GlobalAddress")) == 1, run.stack
+    assert annotations["kubernetes.io/ingress.global-static-ip-name"], f"{ingress.urn}: no static IP"
+    assert annotations["kubernetes.io/ingress.class"] == "gce", ingress.urn
+    assert run.outputs["portalAddress"]["value"] in run.outputs["portalUrl"]["value"] or run.cfg("domain")
+    if run.cfg("domain"):
+        assert "ingress.gcp.kubernetes.io/pre-shared-cert" in annotations, f"{ingress.urn}: domain without TLS"
+    service = run.one("kubernetes:core/v1:Service", "frontend")
+    assert service.inputs["metadata"]["annotations"]["cloud.google.com/neg"] == '{"ingress": true}', service.urn
+    frontend = run.one("kubernetes:apps/v1:Deployment", "frontend")
+    env = env_of(pod_spec(frontend)["containers"][0])
+    assert env["KIOSK_PUBLIC_URL"] == run.outputs["portalUrl"]["value"], frontend.urn
