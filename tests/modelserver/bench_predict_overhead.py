@@ -17,15 +17,17 @@ from consumers.model_client import ModelClient
 from tests.fixtures.model_server import TINY_MODEL, ModelServerProcess, make_tiny_model
 
 
-def median_ms(run: Callable[[], object], repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
+def interleaved_medians_ms(runs: dict[str, Callable[[], object]], repeats: int,
+                           warmup: int = 2) -> dict[str, float]:
+    """Median wall time of each run; the runs alternate so that they share the machine's load."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for round_number in range(warmup + repeats):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            if round_number >= warmup:
+                times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) * 1000 for name, values in times.items()}
 
 
 def main() -> None:
@@ -47,16 +49,17 @@ def main() -> None:
     import tensorflow as tf
     serving = tf.saved_model.load(str(repository / args.model / str(versions[-1]))).signatures[
         "serving_default"]
-    in_process = median_ms(lambda: {name: tensor.numpy()
-                                    for name, tensor in serving(image=batch).items()},
-                           args.repeats)
-
     server = ModelServerProcess(repository, max_batch_size=args.batch_size).start()
     try:
         with ModelClient(server.address, max_batch_size=args.batch_size) as client:
-            remote = median_ms(lambda: client.predict(args.model, None, batch), args.repeats)
+            medians = interleaved_medians_ms({
+                "in-process": lambda: {name: tensor.numpy()
+                                       for name, tensor in serving(image=batch).items()},
+                "grpc": lambda: client.predict(args.model, None, batch),
+            }, args.repeats)
     finally:
         server.stop()
+    in_process, remote = medians["in-process"], medians["grpc"]
 
     megabytes = batch.nbytes / 2**20
     print(f"{args.model}, batch of {args.batch_size} float32 256x256 tiles "
