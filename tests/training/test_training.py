@@ -1,0 +1,53 @@
+"""The training script's parts: model shape contract, data pipeline, export."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from training.train_nuclear_segmentation import BATCH, CROP, build_model, export, make_training_set, training_dataset
+
+
+@pytest.fixture(scope="module")
+def small_set():
+    return make_training_set(seed=5, count=3, shape=(160, 160))
+
+
+def test_training_set_pairs_normalised_images_with_their_targets(small_set):
+    images, targets = small_set
+    assert images.shape == (3, 160, 160, 1) and targets.shape == (3, 160, 160, 2)
+    assert images.min() >= 0.0 and images.max() <= 1.0
+    fg, distance = targets[..., 0], targets[..., 1]
+    np.testing.assert_array_equal(fg, distance > 0)
+    assert images[..., 0][fg == 1].mean() > images[..., 0][fg == 0].mean()
+
+
+def test_dataset_is_reproducible_and_keeps_images_aligned_with_targets(small_set):
+    first = next(iter(training_dataset(*small_set, seed=1)))
+    again = next(iter(training_dataset(*small_set, seed=1)))
+    other = next(iter(training_dataset(*small_set, seed=2)))
+    image, targets = first
+    assert image.shape == (BATCH, CROP, CROP, 1)
+    assert set(targets) == {"fgbg", "inner_distance"}
+    np.testing.assert_array_equal(image, again[0])
+    assert not np.array_equal(image, other[0])
+    # flips and turns were applied to image and targets alike
+    fg = targets["fgbg"].numpy() == 1
+    np.testing.assert_array_equal(fg, targets["inner_distance"].numpy() > 0)
+    assert image.numpy()[fg].mean() > image.numpy()[~fg].mean()
+
+
+def test_model_takes_any_multiple_of_16_and_outputs_probabilities():
+    outputs = build_model()(np.random.default_rng(0).random((2, 48, 80, 1), np.float32))
+    for name in ("fgbg", "inner_distance"):
+        assert outputs[name].shape == (2, 48, 80, 1)
+        assert 0.0 <= float(tf.reduce_min(outputs[name])) and float(tf.reduce_max(outputs[name])) <= 1.0
+
+
+def test_export_serves_named_input_and_outputs(tmp_path):
+    model = build_model()
+    export(model, tmp_path / "1")
+    serve = tf.saved_model.load(str(tmp_path / "1")).signatures["serving_default"]
+    image = np.random.default_rng(0).random((1, 32, 64, 1), np.float32)
+    outputs = serve(image=tf.constant(image))
+    assert set(outputs) == {"fgbg", "inner_distance"}
+    np.testing.assert_allclose(outputs["fgbg"], model(image, training=False)["fgbg"], atol=1e-5)
