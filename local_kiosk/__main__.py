@@ -99,6 +99,7 @@ def main() -> None:
 
 def _install_models(models: Path) -> None:
     """Copy the models shipped in the repository into the local bucket's `models/`."""
+    models.mkdir(parents=True, exist_ok=True)
     for version in sorted((PROJECT / "models").glob("*/*/saved_model.pb")):
         target = models / version.parent.relative_to(PROJECT / "models")
         if not target.exists():

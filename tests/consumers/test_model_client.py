@@ -11,10 +11,7 @@ from consumers.errors import JobInputError
 from consumers.model_client import (ModelClient, ModelServerError, ModelSpec, to_ndarray,
                                     to_tensor_proto)
 from consumers.retry import RetryPolicy
-# tests/consumers/conftest.py provides nuclear_model_server; these two until the root conftest
-# registers tests.fixtures.model_server as a plugin.
-from tests.fixtures.model_server import (TINY_MODEL, ModelServerProcess,  # noqa: F401
-                                         model_server, tiny_model_repository)
+from tests.fixtures.model_server import TINY_MODEL, ModelServerProcess
 from tests.fixtures.servers import free_port, wait_until
 
 QUICK_BACKOFF = RetryPolicy(initial_seconds=0.1, max_seconds=0.5)
