@@ -1,0 +1,65 @@
+"""Structured logs with request ids, Prometheus metrics, and `python -m frontend` itself."""
+
+import json
+
+import httpx
+import pytest
+
+from tests.fixtures.servers import wait_until
+from tests.frontend.helpers import ApiProcess, tiff_bytes
+
+
+@pytest.fixture
+def process(redis_url, bucket_dir, tmp_path):
+    api = ApiProcess({"KIOSK_REDIS_URL": redis_url, "KIOSK_STORAGE_URL": str(bucket_dir),
+                      "KIOSK_PUBLIC_URL": "http://kiosk.example"}, tmp_path / "api.log")
+    yield api
+    api.stop()
+
+
+def log_lines(api: ApiProcess) -> list[dict]:
+    return [json.loads(line) for line in api.log_path.read_text().splitlines() if line.startswith("{")]
+
+
+def test_prints_the_portal_url(process):
+    assert "Kiosk portal: http://kiosk.example" in process.log_path.read_text()
+
+
+def test_logs_are_json_lines_tagged_with_the_request_id(process):
+    upload = httpx.post(f"{process.url}/api/upload", files={"file": ("a.tif", tiff_bytes())})
+    given = httpx.post(f"{process.url}/api/predict", headers={"X-Request-ID": "trace-42"},
+                       json={"jobType": "segmentation", "imageName": upload.json()["uploadedName"][8:]})
+    assert given.headers["x-request-id"] == "trace-42"
+    generated = upload.headers["x-request-id"]
+    assert len(generated) == 32
+    for hostile in (b"bad id {}", "é".encode("latin-1"), b"x" * 200):
+        answer = httpx.get(f"{process.url}/api/health-check", headers={"X-Request-ID": hostile})
+        assert len(answer.headers["x-request-id"]) == 32
+
+    def logged() -> bool:
+        return any(line.get("request_id") == "trace-42" and line.get("route") == "/api/predict"
+                   for line in log_lines(process))
+    wait_until(logged, 10, "the access log line")
+    lines = log_lines(process)
+    access = next(line for line in lines if line.get("request_id") == "trace-42" and "route" in line)
+    assert access["method"] == "POST" and access["status"] == 200 and access["duration_ms"] > 0
+    created = next(line for line in lines if line["message"] == "job created")
+    assert created["request_id"] == "trace-42" and created["job"] == given.json()["hash"]
+    assert any(line.get("request_id") == generated for line in lines)
+
+
+def test_metrics_count_requests_by_route(process):
+    for key in ("segmentation:" + "a" * 32, "segmentation:" + "b" * 32):
+        assert httpx.get(f"{process.url}/api/jobs/{key}").status_code == 404
+    httpx.get(f"{process.url}/api/no-such-thing/{'x' * 10}")
+    upload = httpx.post(f"{process.url}/api/upload", files={"file": ("a.tif", tiff_bytes())}).json()
+    httpx.post(f"{process.url}/api/predict", json={"jobType": "segmentation",
+                                                   "imageName": upload["uploadedName"][8:]})
+    metrics = httpx.get(f"{process.url}/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain")
+    text = metrics.text
+    assert 'kiosk_api_requests_total{method="GET",route="/api/jobs/{key}",status="404"} 2.0' in text
+    assert 'route="unmatched",status="404"' in text and "no-such-thing" not in text
+    assert 'kiosk_api_jobs_created_total{job_type="segmentation"} 1.0' in text
+    assert f"kiosk_api_upload_bytes_total {float(len(tiff_bytes()))}" in text
+    assert 'kiosk_api_request_duration_seconds_bucket{le="0.1",method="POST",route="/api/predict"} 1.0' in text
