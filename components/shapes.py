@@ -1,8 +1,8 @@
 """Shapes that both cloud families expose, so workloads never ask which cloud.
 
-A cluster component of any cloud (GKE today, EKS next) exposes a
-`ClusterInfo`: a Kubernetes provider, a kubeconfig marked secret, and the
-scheduling facts workloads need (node labels per pool, GPU taints).
+A cluster component of either cloud (GKE, EKS) exposes a `ClusterInfo`: a
+Kubernetes provider, a kubeconfig marked secret, and the scheduling facts
+workloads need (node labels per pool, GPU taints, the storage class).
 """
 
 from __future__ import annotations
@@ -14,6 +14,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 GPU_RESOURCE = "nvidia.com/gpu"
+
+# Prefixes of the bucket layout (the runtime contract) on every cloud:
+# uploads/ and output/ expire, models/<Name>/<version>/ never does.
+UPLOADS = "uploads/"
+OUTPUT = "output/"
+MODELS = "models/"
 
 # Labels put on kiosk pods that may talk to Redis / TF-Serving; the
 # NetworkPolicies of those two admit only pods that carry them.
@@ -47,6 +53,9 @@ class ClusterInfo:
     gpu_taints: Sequence[Taint]
     # Namespaces whose pods scrape Prometheus metrics (GKE: managed Prometheus).
     metrics_namespaces: Sequence[str] = field(default_factory=tuple)
+    # StorageClass for persistent volumes; None uses the cluster's default
+    # (GKE has one; EKS clusters since 1.30 mark none as default).
+    storage_class: pulumi.Input[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,10 @@ def restricted_pod(run_as_user: int, fs_group: int | None = None) -> dict:
     if fs_group is not None:
         ctx["fsGroup"] = fs_group
     return ctx
+
+
+# Kubernetes service accounts of the workloads that hold a cloud identity.
+SERVICE_ACCOUNT_NAMES = {"consumers": "kiosk-consumers", "frontend": "kiosk-frontend", "tfserving": "kiosk-tf-serving"}
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ else:
         image=cfg.redis_image,
         storage_gi=cfg.redis_storage_gi,
         memory_mi=cfg.redis_memory_mi,
+        storage_class=cluster.storage_class,
         node_selector=cluster.system_node_labels,
         extra_peers=(PeerSelector(namespace=keda.namespace, pod_labels=keda.operator_pod_labels),),
     )).endpoint
@@ -68,6 +69,7 @@ tf_serving = TfServing("tf-serving", TfServingArgs(
     namespace=namespace.name,
     service_account_name=accounts.tf_serving,
     model_base_uri=platform.models_uri,
+    model_sync=platform.model_sync,
     models=tuple(ServedModel(m.name, m.versions) for m in cfg.models),
     redis_address=redis.address,
     queues=tuple(queue_stream(jt) for jt in cfg.job_types),
@@ -120,12 +122,15 @@ frontend = Frontend("frontend", FrontendArgs(
     replicas=cfg.frontend_replicas,
     node_selector=cluster.system_node_labels,
     host=platform.portal_host,
+    ingress_class_name=platform.ingress_class_name,
     ingress_annotations=platform.ingress_annotations,
     service_annotations=platform.service_annotations,
+    ingress_controller=platform.ingress_controller,
 ))
+portal = platform.publish_portal(frontend.address)
 
-pulumi.export("portalUrl", platform.portal_url)
-pulumi.export("portalAddress", platform.portal_address)
+pulumi.export("portalUrl", portal.url)
+pulumi.export("portalAddress", portal.address)
 pulumi.export("bucket", platform.bucket_name)
 pulumi.export("registry", platform.registry.repository_url)
 pulumi.export("kubeconfig", pulumi.Output.secret(cluster.kubeconfig))

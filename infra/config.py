@@ -77,6 +77,41 @@ class GkeSettings:
 
 
 @dataclass(frozen=True)
+class EksSettings:
+    """VPC, cluster, node groups and add-ons of the AWS family."""
+
+    region: str
+    availability_zones: tuple[str, ...]
+    vpc_cidr: str
+    nat_gateway_per_zone: bool
+    public_access_cidrs: tuple[str, ...]
+    cluster_admin_principals: tuple[str, ...]
+    system_instance_type: str
+    system_node_count: int
+    cpu_instance_types: tuple[str, ...]
+    cpu_max_nodes: int
+    cpu_spot: bool
+    gpu_instance_type: str
+    gpu_type: str
+    gpus_per_node: int
+    max_gpus: int
+    gpu_spot: bool
+    gpu_zones: tuple[str, ...]
+    route53_zone_id: str | None
+    cluster_autoscaler_chart_version: str
+    cluster_autoscaler_image_tag: str
+    nvidia_device_plugin_chart_version: str
+    load_balancer_controller_chart_version: str
+    model_sync_image: str
+    model_sync_interval_seconds: int
+
+    @property
+    def gpu_max_nodes(self) -> int:
+        """Whole GPU nodes that fit under max_gpus."""
+        return self.max_gpus // self.gpus_per_node
+
+
+@dataclass(frozen=True)
 class KioskConfig:
     """Everything the program needs, typed and validated."""
 
@@ -117,6 +152,7 @@ class KioskConfig:
     domain: str | None
     auth_enabled: bool
     gke: GkeSettings | None
+    eks: EksSettings | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -126,6 +162,8 @@ class KioskConfig:
         """GPU ceiling of the stack, whatever the cloud."""
         if self.gke is not None:
             return self.gke.max_gpus
+        if self.eks is not None:
+            return self.eks.max_gpus
         raise ValueError(f"cloud {self.cloud!r} has no GPU settings yet")
 
     @property
@@ -171,6 +209,47 @@ def _validate(cfg: KioskConfig) -> None:
             raise ValueError(
                 "with kiosk:dnsEndpoint false, kiosk:masterAuthorizedCidrs must list the networks that run pulumi"
             )
+    if cfg.eks is not None:
+        _validate_eks(cfg, cfg.eks)
+
+
+def _validate_eks(cfg: KioskConfig, eks: EksSettings) -> None:
+    if len(set(eks.availability_zones)) < 2:
+        raise ValueError(
+            "with kiosk:cloud aws, kiosk:availabilityZones must list at least two zones of aws:region "
+            f"(EKS needs subnets in two), got {list(eks.availability_zones)}"
+        )
+    stray = [z for z in eks.gpu_zones if z not in eks.availability_zones]
+    if stray:
+        raise ValueError(f"kiosk:gpuZones {stray} are not among kiosk:availabilityZones")
+    if eks.max_gpus < eks.gpus_per_node or eks.max_gpus % eks.gpus_per_node:
+        raise ValueError(
+            f"kiosk:maxGpus ({eks.max_gpus}) must be a positive multiple of kiosk:gpusPerNode ({eks.gpus_per_node})"
+        )
+    if cfg.gpus_per_replica > eks.gpus_per_node:
+        raise ValueError("kiosk:gpusPerReplica cannot exceed kiosk:gpusPerNode")
+    for cidr in eks.public_access_cidrs:
+        if ipaddress.ip_network(cidr, strict=False).prefixlen == 0:
+            raise ValueError(f"kiosk:masterAuthorizedCidrs must never open the control plane to {cidr}")
+    if not eks.cpu_instance_types:
+        raise ValueError("kiosk:cpuInstanceTypes needs at least one instance type")
+    if cfg.redis_mode != "in-cluster":
+        raise ValueError("with kiosk:cloud aws, kiosk:redisMode must be in-cluster (memorystore is GKE's)")
+    if cfg.domain is not None and eks.route53_zone_id is None:
+        raise ValueError(
+            "with kiosk:cloud aws, kiosk:domain needs kiosk:route53ZoneId: the stack validates the ACM "
+            "certificate and points the domain at the load balancer in that hosted zone"
+        )
+    # The autoscaler's minor version must match the cluster's
+    # (https://github.com/kubernetes/autoscaler/tree/master/cluster-autoscaler#releases).
+    minor = ".".join(eks.cluster_autoscaler_image_tag.lstrip("v").split(".")[:2])
+    if minor != cfg.kubernetes_version:
+        raise ValueError(
+            f"kiosk:clusterAutoscalerImageTag {eks.cluster_autoscaler_image_tag} does not match "
+            f"kiosk:kubernetesVersion {cfg.kubernetes_version}"
+        )
+    if eks.model_sync_interval_seconds < 10:
+        raise ValueError("kiosk:modelSyncIntervalSeconds must be at least 10")
 
 
 def _strings(cfg: pulumi.Config, key: str) -> tuple[str, ...]:
@@ -217,6 +296,35 @@ def _gke_settings(cfg: pulumi.Config) -> GkeSettings:
     )
 
 
+def _eks_settings(cfg: pulumi.Config) -> EksSettings:
+    return EksSettings(
+        region=pulumi.Config("aws").require("region"),
+        availability_zones=_strings(cfg, "availabilityZones"),
+        vpc_cidr=cfg.require("vpcCidr"),
+        nat_gateway_per_zone=cfg.require_bool("natGatewayPerZone"),
+        public_access_cidrs=_strings(cfg, "masterAuthorizedCidrs"),
+        cluster_admin_principals=_strings(cfg, "clusterAdminPrincipals"),
+        system_instance_type=cfg.require("systemInstanceType"),
+        system_node_count=cfg.require_int("systemNodeCount"),
+        cpu_instance_types=_strings(cfg, "cpuInstanceTypes"),
+        cpu_max_nodes=cfg.require_int("cpuMaxNodes"),
+        cpu_spot=cfg.require_bool("cpuSpot"),
+        gpu_instance_type=cfg.require("gpuInstanceType"),
+        gpu_type=cfg.require("gpuType"),
+        gpus_per_node=cfg.require_int("gpusPerNode"),
+        max_gpus=cfg.require_int("maxGpus"),
+        gpu_spot=cfg.require_bool("gpuSpot"),
+        gpu_zones=_strings(cfg, "gpuZones"),
+        route53_zone_id=_optional(cfg.require("route53ZoneId")),
+        cluster_autoscaler_chart_version=cfg.require("clusterAutoscalerChartVersion"),
+        cluster_autoscaler_image_tag=cfg.require("clusterAutoscalerImageTag"),
+        nvidia_device_plugin_chart_version=cfg.require("nvidiaDevicePluginChartVersion"),
+        load_balancer_controller_chart_version=cfg.require("loadBalancerControllerChartVersion"),
+        model_sync_image=cfg.require("modelSyncImage"),
+        model_sync_interval_seconds=cfg.require_int("modelSyncIntervalSeconds"),
+    )
+
+
 def load() -> KioskConfig:
     """Read the stack's config (defaults already merged by the CLI)."""
     cfg = pulumi.Config("kiosk")
@@ -259,4 +367,5 @@ def load() -> KioskConfig:
         domain=_optional(cfg.require("domain")),
         auth_enabled=cfg.require_bool("authEnabled"),
         gke=_gke_settings(cfg) if cloud == "gcp" else None,
+        eks=_eks_settings(cfg) if cloud == "aws" else None,
     )

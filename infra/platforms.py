@@ -1,8 +1,8 @@
 """Cloud families: each builds cluster, bucket, registry, portal entry and
 identities, and returns them in the one `Platform` shape the workloads use.
 
-`cloud: gcp` is built here; `cloud: aws` (EKS, S3, ECR, IAM) is the next
-issue and only has to return the same shape.
+`cloud: gcp` builds GKE, GCS, Artifact Registry and Workload Identity;
+`cloud: aws` builds EKS, S3, ECR and Pod Identity.
 """
 
 from __future__ import annotations
@@ -13,6 +13,18 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.aws.bucket import S3Bucket, S3BucketArgs
+from components.aws.bucket_cors import BucketCors, BucketCorsArgs
+from components.aws.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
+from components.aws.eks import CpuGroupSpec, EksCluster, EksClusterArgs, GpuGroupSpec, SystemGroupSpec
+from components.aws.gpu_device_plugin import GpuDevicePlugin, GpuDevicePluginArgs
+from components.aws.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
+from components.aws.model_sync import s3_model_sync
+from components.aws.network import Vpc, VpcArgs
+from components.aws.portal import AlbPortal, AlbPortalArgs
+from components.aws.portal_dns import PortalDnsRecord, PortalDnsRecordArgs
+from components.aws.registry import EcrRegistry, EcrRegistryArgs
+from components.aws.workload_identity import EksPodIdentity, EksPodIdentityArgs
 from components.gcp.bucket import KioskBucket, KioskBucketArgs
 from components.gcp.gke import CpuPoolSpec, GkeCluster, GkeClusterArgs, GpuPoolSpec, SystemPoolSpec
 from components.gcp.memorystore import Memorystore, MemorystoreArgs
@@ -20,6 +32,9 @@ from components.gcp.network import Network, NetworkArgs
 from components.gcp.portal import PortalEndpoint, PortalEndpointArgs
 from components.gcp.registry import ArtifactRegistry, ArtifactRegistryArgs
 from components.gcp.workload_identity import GkeWorkloadIdentity, GkeWorkloadIdentityArgs
+from components.k8s.frontend import HEALTH_PATH
+from components.k8s.images import IMAGES
+from components.k8s.tf_serving import ModelSync
 from components.shapes import ClusterInfo, RedisEndpoint, WorkloadServiceAccounts
 from infra.config import KioskConfig
 
@@ -33,24 +48,40 @@ class RegistryLogin:
 
 
 @dataclass(frozen=True)
+class PublishedPortal:
+    url: pulumi.Output[str]
+    # What the portal's DNS record points at: GKE's reserved IP, EKS's ALB name.
+    address: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
 class Platform:
     """What a cloud family hands to the cloud-agnostic workloads."""
 
     cluster: ClusterInfo
     bucket_name: pulumi.Output[str]
     storage_url: pulumi.Output[str]
-    models_uri: pulumi.Output[str]
+    # Where TF-Serving's model config points: the bucket's models/ (GCS), or
+    # the pod-local copy that `model_sync` keeps (S3, which TF-Serving cannot read).
+    models_uri: pulumi.Input[str]
+    model_sync: ModelSync | None
     registry: RegistryLogin
-    portal_url: pulumi.Output[str]
-    # The public IP the portal's DNS record points at.
-    portal_address: pulumi.Output[str]
+    # The portal's URL when it is known before the frontend exists (a domain,
+    # GKE's reserved IP); None when only the Ingress's load balancer tells it.
+    portal_url: pulumi.Output[str] | None
     portal_host: str | None
+    ingress_class_name: str | None
     ingress_annotations: Mapping[str, pulumi.Input[str]]
     service_annotations: Mapping[str, pulumi.Input[str]]
+    # The controller serving the Ingress class, when the stack installs it.
+    ingress_controller: pulumi.Resource | None
     # Set when Redis is a managed service; None means "run it in the cluster".
     managed_redis: RedisEndpoint | None
     # Binds the workloads' Kubernetes service accounts in a namespace to cloud identities.
     service_accounts: Callable[[pulumi.Input[str]], WorkloadServiceAccounts]
+    # Finishes the portal once the frontend's Ingress has an address (the
+    # load balancer's IP or name): DNS, the bucket's CORS; returns URL and address.
+    publish_portal: Callable[[pulumi.Output[str]], PublishedPortal]
 
 
 def account_id_prefix(stack: str) -> str:
@@ -133,11 +164,16 @@ def gcp_platform(cfg: KioskConfig) -> Platform:
             account_id_prefix=prefix,
         )).service_accounts
 
+    def publish_portal(_ingress_address: pulumi.Output[str]) -> PublishedPortal:
+        # The Ingress gets the reserved IP; the bucket's CORS already names the URL.
+        return PublishedPortal(url=portal.url, address=portal.address.address)
+
     return Platform(
         cluster=cluster.info,
         bucket_name=bucket.name,
         storage_url=bucket.url,
         models_uri=bucket.models_uri,
+        model_sync=None,
         registry=RegistryLogin(
             address=registry.address,
             repository_url=registry.repository_url,
@@ -145,19 +181,128 @@ def gcp_platform(cfg: KioskConfig) -> Platform:
             password=registry.password,
         ),
         portal_url=portal.url,
-        portal_address=portal.address.address,
         portal_host=portal.host,
+        ingress_class_name=None,
         ingress_annotations=portal.ingress_annotations,
         service_annotations=portal.service_annotations,
+        ingress_controller=None,
         managed_redis=managed_redis,
         service_accounts=service_accounts,
+        publish_portal=publish_portal,
     )
 
 
 def aws_platform(cfg: KioskConfig) -> Platform:
-    raise ValueError(
-        "kiosk:cloud 'aws' is not implemented yet: the EKS/S3/ECR/IAM family is a separate issue. "
-        "Use kiosk:cloud gcp."
+    eks = cfg.eks
+    if eks is None:
+        raise ValueError("cloud aws needs the EKS settings")
+    # Cluster, IAM and ECR names are per stack, as GKE's account ids are.
+    prefix = account_id_prefix(cfg.stack)
+    network = Vpc("kiosk", VpcArgs(
+        region=eks.region,
+        availability_zones=eks.availability_zones,
+        cidr=eks.vpc_cidr,
+        nat_gateway_per_zone=eks.nat_gateway_per_zone,
+    ))
+    cluster = EksCluster("kiosk", EksClusterArgs(
+        cluster_name=prefix,
+        region=eks.region,
+        subnet_ids_by_zone={zone: subnet.id for zone, subnet in network.private_subnet_by_zone.items()},
+        kubernetes_version=cfg.kubernetes_version,
+        public_access_cidrs=eks.public_access_cidrs,
+        admin_principals=eks.cluster_admin_principals,
+        deletion_protection=cfg.deletion_protection,
+        system_group=SystemGroupSpec(instance_type=eks.system_instance_type, node_count=eks.system_node_count),
+        cpu_group=CpuGroupSpec(instance_types=eks.cpu_instance_types, max_nodes=eks.cpu_max_nodes, spot=eks.cpu_spot),
+        gpu_group=GpuGroupSpec(
+            instance_type=eks.gpu_instance_type,
+            accelerator=eks.gpu_type,
+            gpus_per_node=eks.gpus_per_node,
+            max_nodes=eks.gpu_max_nodes,
+            spot=eks.gpu_spot,
+            zones=eks.gpu_zones,
+        ),
+    ))
+    info = cluster.info
+    pod_identity_agent = [cluster.addons["eks-pod-identity-agent"]]
+    ClusterAutoscaler("cluster-autoscaler", ClusterAutoscalerArgs(
+        provider=info.provider,
+        cluster_name=cluster.name,
+        region=eks.region,
+        node_group_arns=[g.node_group.arn for g in cluster.node_groups],
+        chart_version=eks.cluster_autoscaler_chart_version,
+        image_tag=eks.cluster_autoscaler_image_tag,
+        node_selector=info.system_node_labels,
+        depends_on=pod_identity_agent,
+    ))
+    GpuDevicePlugin("nvidia-device-plugin", GpuDevicePluginArgs(
+        provider=info.provider,
+        gpu_node_labels=info.gpu_node_labels,
+        gpu_taints=info.gpu_taints,
+        chart_version=eks.nvidia_device_plugin_chart_version,
+    ))
+    load_balancers = LoadBalancerController("aws-load-balancer-controller", LoadBalancerControllerArgs(
+        provider=info.provider,
+        cluster_name=cluster.name,
+        region=eks.region,
+        vpc_id=network.vpc.id,
+        chart_version=eks.load_balancer_controller_chart_version,
+        node_selector=info.system_node_labels,
+        depends_on=pod_identity_agent,
+    ))
+    bucket = S3Bucket("kiosk-data", S3BucketArgs(
+        uploads_expire_days=cfg.uploads_expire_days,
+        output_expire_days=cfg.output_expire_days,
+        force_destroy=cfg.bucket_force_destroy,
+    ))
+    registry = EcrRegistry("kiosk-images", EcrRegistryArgs(
+        namespace=prefix,
+        image_names=tuple(IMAGES),
+        force_delete=cfg.bucket_force_destroy,
+    ))
+    portal = AlbPortal("kiosk-portal", AlbPortalArgs(
+        health_check_path=HEALTH_PATH, domain=cfg.domain, zone_id=eks.route53_zone_id,
+    ))
+    model_sync = s3_model_sync(bucket.name, eks.region, eks.model_sync_image, eks.model_sync_interval_seconds)
+
+    def service_accounts(namespace: pulumi.Input[str]) -> WorkloadServiceAccounts:
+        return EksPodIdentity("kiosk-identity", EksPodIdentityArgs(
+            provider=info.provider,
+            cluster_name=cluster.name,
+            namespace=namespace,
+            bucket_arn=bucket.arn,
+        )).service_accounts
+
+    def publish_portal(ingress_address: pulumi.Output[str]) -> PublishedPortal:
+        url = portal.url if portal.url is not None else ingress_address.apply(lambda a: f"http://{a}")
+        if cfg.domain is not None and eks.route53_zone_id is not None:
+            PortalDnsRecord("kiosk-portal-dns", PortalDnsRecordArgs(
+                zone_id=eks.route53_zone_id, domain=cfg.domain, load_balancer_hostname=ingress_address,
+            ))
+        BucketCors("kiosk-data-cors", BucketCorsArgs(bucket=bucket.name, origins=(url, *cfg.cors_origins)))
+        return PublishedPortal(url=url, address=ingress_address)
+
+    return Platform(
+        cluster=info,
+        bucket_name=bucket.name,
+        storage_url=bucket.url,
+        models_uri=model_sync.local_dir,
+        model_sync=model_sync,
+        registry=RegistryLogin(
+            address=registry.address,
+            repository_url=registry.repository_url,
+            username=registry.username,
+            password=registry.password,
+        ),
+        portal_url=portal.url,
+        portal_host=portal.host,
+        ingress_class_name=load_balancers.ingress_class,
+        ingress_annotations=portal.ingress_annotations,
+        service_annotations=portal.service_annotations,
+        ingress_controller=load_balancers.release,
+        managed_redis=None,
+        service_accounts=service_accounts,
+        publish_portal=publish_portal,
     )
 
 

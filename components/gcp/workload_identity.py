@@ -8,7 +8,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from components.shapes import WorkloadServiceAccounts
+from components.shapes import SERVICE_ACCOUNT_NAMES, WorkloadServiceAccounts
 
 # Bucket roles per workload. Consumers read inputs and write results;
 # the frontend uploads (create) and reads what it signs download URLs for and
@@ -18,7 +18,7 @@ BUCKET_ROLES: dict[str, tuple[str, ...]] = {
     "frontend": ("roles/storage.objectCreator", "roles/storage.objectViewer"),
     "tfserving": ("roles/storage.objectViewer",),
 }
-KSA_NAMES = {"consumers": "kiosk-consumers", "frontend": "kiosk-frontend", "tfserving": "kiosk-tf-serving"}
+KSA_NAMES = SERVICE_ACCOUNT_NAMES
 GSA_SUFFIX = {"consumers": "cons", "frontend": "front", "tfserving": "tfs"}
 
 

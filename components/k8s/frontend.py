@@ -29,7 +29,10 @@ class FrontendArgs:
     image: pulumi.Input[str]
     redis_url: pulumi.Input[str]
     storage_url: pulumi.Input[str]
-    public_url: pulumi.Input[str]
+    # The portal's URL (KIOSK_PUBLIC_URL); None when only the load balancer the
+    # Ingress gets will tell it (EKS without a domain): the frontend then
+    # announces its own address, which only local storage's download links use.
+    public_url: pulumi.Input[str] | None
     job_ttl_seconds: int = 86400
     # Require a generated bearer token (KIOSK_AUTH_TOKEN) on the API.
     auth_enabled: bool = True
@@ -46,6 +49,10 @@ class FrontendArgs:
     ingress_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     service_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     extra_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # The controller serving the Ingress class, when the stack installs it: its
+    # admission webhook must answer before the Ingress is created, and the
+    # Ingress must go (and its load balancer with it) before the controller.
+    ingress_controller: pulumi.Resource | None = None
 
 
 class Frontend(pulumi.ComponentResource):
@@ -60,17 +67,15 @@ class Frontend(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         labels = {"app.kubernetes.io/name": "frontend", "app.kubernetes.io/part-of": "kiosk"}
 
-        env: list[dict] = [
-            {"name": k, "value": v}
-            for k, v in {
-                "KIOSK_PORT": str(PORT),
-                "KIOSK_REDIS_URL": args.redis_url,
-                "KIOSK_STORAGE_URL": args.storage_url,
-                "KIOSK_PUBLIC_URL": args.public_url,
-                "KIOSK_JOB_TTL_SECONDS": str(args.job_ttl_seconds),
-                **args.extra_env,
-            }.items()
-        ]
+        plain_env: dict[str, pulumi.Input[str]] = {
+            "KIOSK_PORT": str(PORT),
+            "KIOSK_REDIS_URL": args.redis_url,
+            "KIOSK_STORAGE_URL": args.storage_url,
+        }
+        if args.public_url is not None:
+            plain_env["KIOSK_PUBLIC_URL"] = args.public_url
+        plain_env["KIOSK_JOB_TTL_SECONDS"] = str(args.job_ttl_seconds)
+        env: list[dict] = [{"name": k, "value": v} for k, v in {**plain_env, **args.extra_env}.items()]
         self.auth_token: pulumi.Output[str] | None = None
         if args.auth_enabled:
             # Generated once and kept in the (encrypted) state: the same token
@@ -155,12 +160,27 @@ class Frontend(pulumi.ComponentResource):
                 "annotations": dict(args.ingress_annotations),
             },
             spec=ingress_spec,
-            opts=child,
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=args.provider,
+                depends_on=[args.ingress_controller] if args.ingress_controller is not None else None,
+            ),
         )
+        # The load balancer's address as the Ingress status reports it (an IP
+        # on GKE, a DNS name on EKS); "" until the controller has set it.
+        self.address: pulumi.Output[str] = self.ingress.status.apply(_load_balancer_address)
         k8s.policy.v1.PodDisruptionBudget(
             name,
             metadata={"name": "frontend", "namespace": args.namespace, "labels": labels},
             spec={"maxUnavailable": 1, "selector": {"matchLabels": labels}},
             opts=child,
         )
-        self.register_outputs({"service": self.service.metadata.name})
+        self.register_outputs({"service": self.service.metadata.name, "address": self.address})
+
+
+def _load_balancer_address(status) -> str:
+    entries = (getattr(getattr(status, "load_balancer", None), "ingress", None) or []) if status else []
+    for entry in entries:
+        address = getattr(entry, "hostname", None) or getattr(entry, "ip", None)
+        if address:
+            return address
+    return ""

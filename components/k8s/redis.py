@@ -35,7 +35,7 @@ class RedisServerArgs:
     # The official image (Bitnami's free catalogue was cut back in 2025).
     image: str = "redis:7.4-alpine"
     storage_gi: int = 10
-    storage_class: str | None = None
+    storage_class: pulumi.Input[str] | None = None
     memory_mi: int = 2048
     cpu: str = "500m"
     node_selector: Mapping[str, str] = field(default_factory=dict)

@@ -23,12 +23,96 @@ REST_PORT = 8501
 CONFIG_DIR = "/etc/tf-serving"
 METRICS_PATH = "/monitoring/prometheus/metrics"
 SERVING_UID = 1000
+# Where the model-sync sidecar keeps its state (the time of its last good copy).
+SYNC_STATE_DIR = "/var/run/kiosk-model-sync"
+SYNC_MARKER = f"{SYNC_STATE_DIR}/last-sync"
 
 
 @dataclass(frozen=True)
 class ServedModel:
     name: str
     versions: Sequence[int]
+
+
+@dataclass(frozen=True)
+class ModelSync:
+    """Copies the bucket's models into the pod, for buckets TF-Serving cannot read.
+
+    TF-Serving 2.7 and later dropped its S3 filesystem, so on S3 the models
+    reach it through a shared emptyDir that this container fills. It runs as a
+    native sidecar (an init container with restartPolicy Always): the kubelet
+    starts TF-Serving only once the sidecar's startup probe passes, i.e. after
+    the first complete copy, and the sidecar copies again every
+    `interval_seconds`, so new models and versions appear without a restart.
+    """
+
+    image: str
+    # Shell command that makes "$KIOSK_MODELS_DIR" a copy of the bucket's
+    # models/ (e.g. `aws s3 sync ...`); it exits non-zero when the copy failed.
+    copy_command: str
+    local_dir: str = "/models"
+    interval_seconds: int = 60
+    env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    cpu: str = "250m"
+    memory: str = "512Mi"
+
+    @property
+    def max_age_seconds(self) -> int:
+        """The liveness probe fails when the last good copy is older than this."""
+        return 5 * self.interval_seconds + 300
+
+
+def model_sync_script(sync: ModelSync) -> str:
+    """The sidecar's loop: copy until the first copy succeeds, then every
+    $KIOSK_SYNC_INTERVAL_SECONDS. Each good copy writes the time to
+    $KIOSK_SYNC_MARKER, which the probes read.
+    """
+    return (
+        "set -u\n"
+        f"copy_models() {{ {sync.copy_command} && date +%s > \"$KIOSK_SYNC_MARKER\"; }}\n"
+        "until copy_models; do echo 'model copy failed; retrying in 10 s' >&2; sleep 10; done\n"
+        "echo \"models copied to $KIOSK_MODELS_DIR\"\n"
+        "while sleep \"$KIOSK_SYNC_INTERVAL_SECONDS\"; do\n"
+        "  copy_models || echo 'model copy failed; serving the previous copy' >&2\n"
+        "done\n"
+    )
+
+
+def model_sync_probes(sync: ModelSync) -> dict[str, list[str]]:
+    """Exec probe commands: `copied` once a copy succeeded, `fresh` while copies keep succeeding."""
+    copied = 'test -s "$KIOSK_SYNC_MARKER"'
+    fresh = f'test $(( $(date +%s) - $(cat "$KIOSK_SYNC_MARKER") )) -lt {sync.max_age_seconds}'
+    return {"copied": ["/bin/sh", "-c", copied], "fresh": ["/bin/sh", "-c", fresh]}
+
+
+def model_sync_container(sync: ModelSync) -> dict:
+    """The native-sidecar init container that keeps `sync.local_dir` filled."""
+    probes = model_sync_probes(sync)
+    env = {
+        **sync.env,
+        "KIOSK_MODELS_DIR": sync.local_dir,
+        "KIOSK_SYNC_MARKER": SYNC_MARKER,
+        "KIOSK_SYNC_INTERVAL_SECONDS": str(sync.interval_seconds),
+        # Tools that cache credentials or config under $HOME get a writable one.
+        "HOME": SYNC_STATE_DIR,
+    }
+    return {
+        "name": "model-sync",
+        "image": sync.image,
+        "restartPolicy": "Always",
+        "command": ["/bin/sh", "-c", model_sync_script(sync)],
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "resources": resource_requirements(sync.cpu, sync.memory),
+        "securityContext": RESTRICTED_CONTAINER,
+        # The first copy may be large: allow it an hour before giving up.
+        "startupProbe": {"exec": {"command": probes["copied"]}, "periodSeconds": 5, "failureThreshold": 720},
+        "readinessProbe": {"exec": {"command": probes["copied"]}, "periodSeconds": 10},
+        "livenessProbe": {"exec": {"command": probes["fresh"]}, "periodSeconds": 60, "failureThreshold": 3},
+        "volumeMounts": [
+            {"name": "models", "mountPath": sync.local_dir},
+            {"name": "model-sync-state", "mountPath": SYNC_STATE_DIR},
+        ],
+    }
 
 
 @dataclass(frozen=True)
@@ -60,6 +144,9 @@ class TfServingArgs:
     metrics_namespaces: Sequence[str] = field(default_factory=tuple)
     # KEDA's chart: the ScaledObject CRD must exist before the ScaledObject.
     keda: pulumi.Resource | None = None
+    # Set when TF-Serving cannot read the bucket itself (S3): model_base_uri is
+    # then the pod-local copy, `model_sync.local_dir`.
+    model_sync: ModelSync | None = None
 
 
 def model_config(base_uri: str, models: Sequence[ServedModel]) -> str:
@@ -107,6 +194,14 @@ class TfServing(pulumi.ComponentResource):
                 raise ValueError(f"TfServing {name}: {key} must be at least 1")
         if any(not m.versions for m in args.models):
             raise ValueError(f"TfServing {name}: every model needs at least one version")
+        if args.model_sync is not None:
+            sync = args.model_sync
+            if isinstance(args.model_base_uri, str) and args.model_base_uri != sync.local_dir:
+                raise ValueError(f"TfServing {name}: with model_sync, model_base_uri must be {sync.local_dir!r}")
+            if sync.interval_seconds < 10 or ":" not in sync.image or not sync.copy_command.strip():
+                raise ValueError(
+                    f"TfServing {name}: model_sync needs a pinned image, a copy command and an interval >= 10 s"
+                )
         super().__init__("kiosk:k8s:TfServing", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         labels = {"app.kubernetes.io/name": "tf-serving", "app.kubernetes.io/part-of": "kiosk"}
@@ -170,6 +265,13 @@ class TfServing(pulumi.ComponentResource):
             },
             "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}],
         }
+        volumes: list[dict] = [{"name": "config", "configMap": {"name": config.metadata.name}}]
+        pod_extra: dict = {}
+        if args.model_sync is not None:
+            container["volumeMounts"].append(
+                {"name": "models", "mountPath": args.model_sync.local_dir, "readOnly": True})
+            volumes += [{"name": "models", "emptyDir": {}}, {"name": "model-sync-state", "emptyDir": {}}]
+            pod_extra["initContainers"] = [model_sync_container(args.model_sync)]
         self.deployment = k8s.apps.v1.Deployment(
             name,
             metadata={
@@ -192,8 +294,9 @@ class TfServing(pulumi.ComponentResource):
                         "nodeSelector": dict(args.gpu_node_labels),
                         "tolerations": [t.toleration() for t in args.gpu_taints],
                         "terminationGracePeriodSeconds": 30,
+                        **pod_extra,
                         "containers": [container],
-                        "volumes": [{"name": "config", "configMap": {"name": config.metadata.name}}],
+                        "volumes": volumes,
                     },
                 },
             },

@@ -26,6 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 PROJECT = "kiosk"
+AWS_ACCOUNT = "123456789012"
+AWS_REGION = "us-east-1"
+ECR_HOST = f"{AWS_ACCOUNT}.dkr.ecr.{AWS_REGION}.amazonaws.com"
 
 
 def stack_name(stack_file: Path) -> str:
@@ -93,12 +96,77 @@ def _fake_outputs(typ: str, name: str, inputs: dict) -> dict:
         sha = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
         out["digest"] = f"sha256:{sha}"
         out["ref"] = f"{inputs['tags'][0]}@sha256:{sha}"
+    elif typ.startswith("aws:"):
+        out.update(_fake_aws_outputs(typ, name, inputs, digest))
+    elif typ == "kubernetes:networking.k8s.io/v1:Ingress":
+        annotations = (inputs.get("metadata") or {}).get("annotations") or {}
+        if inputs.get("spec", {}).get("ingressClassName") == "alb":
+            entry = {"hostname": f"k8s-kiosk-frontend-{digest[:10]}.{AWS_REGION}.elb.amazonaws.com"}
+        else:
+            entry = {"ip": "203.0.113.10" if annotations else "203.0.113.20"}
+        out["status"] = {"loadBalancer": {"ingress": [entry]}}
     elif typ == "kubernetes:helm.sh/v3:Release":
         out["status"] = {"namespace": inputs.get("namespace"), "appVersion": inputs.get("version"),
                          "status": "deployed"}
     elif typ == "random:index/randomPassword:RandomPassword":
         out["result"] = digest[: int(inputs.get("length", 16))]
     return out
+
+
+def _fake_aws_outputs(typ: str, name: str, inputs: dict, digest: str) -> dict:
+    """What AWS computes for the resources whose outputs the program reads."""
+    arn = f"arn:aws:{typ.split(':')[1].split('/')[0]}:{AWS_REGION}:{AWS_ACCOUNT}:{name}"
+    out: dict = {"arn": arn}
+    if typ == "aws:s3/bucket:Bucket":
+        bucket = inputs.get("bucket") or f"{name}-{digest[:8]}"
+        out.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}")
+    elif typ == "aws:iam/role:Role":
+        role = inputs.get("name") or f"{name}-{digest[:7]}"
+        out.update(name=role, arn=f"arn:aws:iam::{AWS_ACCOUNT}:role/{role}")
+    elif typ == "aws:eks/cluster:Cluster":
+        out.update(
+            arn=f"arn:aws:eks:{AWS_REGION}:{AWS_ACCOUNT}:cluster/{inputs['name']}",
+            endpoint=f"https://{digest[:32].upper()}.gr7.{AWS_REGION}.eks.amazonaws.com",
+            certificateAuthority={"data": "Y2VydA=="},
+        )
+    elif typ == "aws:eks/nodeGroup:NodeGroup":
+        group = inputs.get("nodeGroupName") or f"{name}-{digest[:7]}"
+        out.update(
+            nodeGroupName=group,
+            arn=f"arn:aws:eks:{AWS_REGION}:{AWS_ACCOUNT}:nodegroup/{inputs['clusterName']}/{group}/{digest[:8]}",
+            resources=[{"autoscalingGroups": [{"name": asg_name(name)}], "remoteAccessSecurityGroupId": ""}],
+        )
+    elif typ == "aws:ecr/repository:Repository":
+        out.update(repositoryUrl=f"{ECR_HOST}/{inputs['name']}", registryId=AWS_ACCOUNT)
+    elif typ == "aws:acm/certificate:Certificate":
+        out["domainValidationOptions"] = [{
+            "domainName": inputs["domainName"],
+            "resourceRecordName": f"_{digest[:12]}.{inputs['domainName']}.",
+            "resourceRecordType": "CNAME",
+            "resourceRecordValue": f"_{digest[12:24]}.acm-validations.aws.",
+        }]
+    elif typ == "aws:acm/certificateValidation:CertificateValidation":
+        out["certificateArn"] = inputs["certificateArn"]
+    elif typ == "aws:route53/record:Record":
+        out["fqdn"] = inputs["name"]
+    return out
+
+
+def asg_name(node_group_resource_name: str) -> str:
+    """The Auto Scaling group the mocks give the node group of that resource name."""
+    return f"eks-{node_group_resource_name}-{hashlib.sha256(node_group_resource_name.encode()).hexdigest()[:12]}"
+
+
+def fake_invoke(token: str, args: dict) -> dict:
+    if token == "gcp:organizations/getClientConfig:getClientConfig":
+        return {"accessToken": "ya29.mock-token", "project": "mock", "region": "us-central1", "id": "mock", "zone": ""}
+    if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+        return {"authorizationToken": "QVdTOm1vY2s=", "expiresAt": "2030-01-01T00:00:00Z", "id": AWS_REGION,
+                "password": "mock-ecr-password", "proxyEndpoint": f"https://{ECR_HOST}", "region": AWS_REGION,
+                "registryId": args.get("registryId", AWS_ACCOUNT), "userName": "AWS"}
+    if token == "aws:lb/getHostedZoneId:getHostedZoneId":
+        return {"id": "Z35SXDOTRQ7X7K", "region": AWS_REGION}
+    raise NotImplementedError(f"no mock for invoke {token}")
 
 
 def run(stack_file: Path, overrides: dict | None = None) -> dict:
@@ -116,10 +184,7 @@ def run(stack_file: Path, overrides: dict | None = None) -> dict:
             return f"{args.name}-id", _fake_outputs(args.typ, args.name, args.inputs)
 
         def call(self, args: pulumi.runtime.MockCallArgs):
-            if args.token == "gcp:organizations/getClientConfig:getClientConfig":
-                return {"accessToken": "ya29.mock-token", "project": "mock", "region": "us-central1",
-                        "id": "mock", "zone": ""}
-            raise NotImplementedError(f"no mock for invoke {args.token}")
+            return fake_invoke(args.token, dict(args.args))
 
     class Monitor(mocks.MockMonitor):
         def RegisterResource(self, request):

@@ -79,7 +79,7 @@ class Resource:
 
 
 class StackRun:
-    def __init__(self, stack_file: Path, data: dict):
+    def __init__(self, stack_file: Path, data: dict, overrides: dict | None = None):
         self.stack_file = stack_file
         self.stack = data["stack"]
         self.resources = [
@@ -88,7 +88,7 @@ class StackRun:
             for r in data["resources"]
         ]
         self.outputs = data["outputs"]
-        self.config = merged_config(stack_file)
+        self.config = merged_config(stack_file, overrides)
         schema = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
         self.types = {key: spec.get("type", "string") for key, spec in schema.items()}
 

@@ -1,4 +1,8 @@
-"""Invariants of the whole program, checked for every stack file in stacks/."""
+"""Invariants of the whole program, checked for every stack file in stacks/.
+
+Tests taking `run` hold on every cloud; `gcp_run` ones are GKE's (the AWS
+family's own are in test_stacks_aws.py).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,16 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from tests.infra.conftest import CLOUDS
+from tests.infra.run_stack import ECR_HOST
 from tests.infra.stackrun import ROOT, StackRun, is_secret
 
 GPU = "nvidia.com/gpu"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
 BUCKET = "gcp:storage/bucket:Bucket"
 IMAGE = "docker-build:index:Image"
 SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
@@ -38,9 +46,37 @@ def gpu_pools(run: StackRun):
     return [p for p in run.of_type(NODE_POOL) if p.inputs["nodeConfig"].get("guestAccelerators")]
 
 
+def gpu_node_groups(run: StackRun):
+    return [g for g in run.of_type(NODE_GROUP) if "NVIDIA" in g.inputs.get("amiType", "")]
+
+
+def gpu_nodes(run: StackRun) -> tuple[dict, set[tuple[str, str]]]:
+    """Labels and (taint key, Kubernetes effect) of the GPU nodes, whatever the cloud."""
+    if run.cfg("cloud") == "gcp":
+        (pool,) = gpu_pools(run)
+        node = pool.inputs["nodeConfig"]
+        return node["labels"], {(t["key"], EFFECTS[t["effect"]]) for t in node.get("taints", [])}
+    (group,) = gpu_node_groups(run)
+    return group.inputs["labels"], {(t["key"], EFFECTS[t["effect"]]) for t in group.inputs.get("taints", [])}
+
+
+def registry_prefix(run: StackRun) -> str:
+    """Where the stack's images must go: its own Artifact Registry repository or ECR namespace."""
+    if run.cfg("cloud") == "gcp":
+        return f"{run.config['gcp:region']}-docker.pkg.dev/{run.config['gcp:project']}/"
+    return f"{ECR_HOST}/kiosk-{run.stack}"
+
+
+def test_every_cloud_has_a_dev_and_a_prod_stack():
+    for cloud in ("gcp", "aws"):
+        names = {n for n, c in CLOUDS.items() if c == cloud}
+        assert {f"dev-{cloud}", f"prod-{cloud}"} <= names, f"stacks of {cloud}: {sorted(names)}"
+
+
 # --- cluster ---------------------------------------------------------------
 
-def test_cluster_is_private_vpc_native_with_workload_identity(run):
+def test_cluster_is_private_vpc_native_with_workload_identity(gcp_run):
+    run = gcp_run
     cluster = run.one(CLUSTER)
     i = cluster.inputs
     assert i.get("removeDefaultNodePool") is True, f"{cluster.urn}: default node pool must be removed"
@@ -52,7 +88,8 @@ def test_cluster_is_private_vpc_native_with_workload_identity(run):
     assert i.get("datapathProvider") == "ADVANCED_DATAPATH", f"{cluster.urn}: NetworkPolicies need Dataplane V2"
 
 
-def test_control_plane_never_open_to_the_world(run):
+def test_control_plane_never_open_to_the_world(gcp_run):
+    run = gcp_run
     cluster = run.one(CLUSTER)
     networks = cluster.inputs.get("masterAuthorizedNetworksConfig")
     assert networks is not None, f"{cluster.urn}: without authorized networks the endpoint is open to all"
@@ -61,7 +98,8 @@ def test_control_plane_never_open_to_the_world(run):
         assert net.prefixlen > 0, f"{cluster.urn}: authorized network {net} opens the control plane"
 
 
-def test_gpu_pool_autoscales_from_zero_and_is_tainted(run):
+def test_gpu_pool_autoscales_from_zero_and_is_tainted(gcp_run):
+    run = gcp_run
     pools = gpu_pools(run)
     assert len(pools) == 1, f"{run.stack}: expected one GPU pool, found {[p.urn for p in pools]}"
     pool = pools[0]
@@ -81,7 +119,8 @@ def test_gpu_pool_autoscales_from_zero_and_is_tainted(run):
     assert (GPU, "NO_SCHEDULE") in taints, f"{pool.urn}: GPU pool must be tainted so only GPU work lands"
 
 
-def test_cpu_pool_autoscales_with_spot_option(run):
+def test_cpu_pool_autoscales_with_spot_option(gcp_run):
+    run = gcp_run
     pools = [p for p in run.of_type(NODE_POOL) if p.inputs["nodeConfig"]["labels"].get("kiosk.dev/pool") == "cpu"]
     assert len(pools) == 1, f"{run.stack}: expected one CPU pool"
     pool = pools[0]
@@ -90,14 +129,16 @@ def test_cpu_pool_autoscales_with_spot_option(run):
     assert pool.inputs["nodeConfig"]["spot"] is run.cfg("cpuSpot"), pool.urn
 
 
-def test_nodes_use_workload_metadata_and_a_dedicated_account(run):
+def test_nodes_use_workload_metadata_and_a_dedicated_account(gcp_run):
+    run = gcp_run
     for pool in run.of_type(NODE_POOL):
         node = pool.inputs["nodeConfig"]
         assert node["workloadMetadataConfig"]["mode"] == "GKE_METADATA", pool.urn
         assert not node["serviceAccount"].endswith("-compute@developer.gserviceaccount.com"), pool.urn
 
 
-def test_stack_sizes_match_their_environment(run):
+def test_stack_sizes_match_their_environment(gcp_run):
+    run = gcp_run
     cluster = run.one(CLUSTER)
     region = run.config["gcp:region"]
     total_gpus = sum(p.inputs["autoscaling"]["totalMaxNodeCount"] * p.inputs["nodeConfig"]["guestAccelerators"][0]["count"]
@@ -113,7 +154,8 @@ def test_stack_sizes_match_their_environment(run):
 
 # --- bucket -------------------------------------------------------------------
 
-def test_bucket_not_public_and_uploads_output_expire(run):
+def test_bucket_not_public_and_uploads_output_expire(gcp_run):
+    run = gcp_run
     buckets = run.of_type(BUCKET)
     assert buckets, f"{run.stack}: no bucket"
     for bucket in buckets:
@@ -135,7 +177,8 @@ def test_bucket_not_public_and_uploads_output_expire(run):
             f"{bucket.urn}: CORS must allow the portal"
 
 
-def test_no_iam_binding_makes_anything_public(run):
+def test_no_iam_binding_makes_anything_public(gcp_run):
+    run = gcp_run
     for r in run.resources:
         if "IAMMember" in r.type or "IamMember" in r.type:
             member = r.inputs.get("member", "")
@@ -148,7 +191,7 @@ def test_no_iam_binding_makes_anything_public(run):
 
 def test_images_built_from_repo_and_pushed_to_stack_registry(run):
     registry = run.outputs["registry"]["value"]
-    assert registry.startswith(f"{run.config['gcp:region']}-docker.pkg.dev/{run.config['gcp:project']}/"), registry
+    assert registry.startswith(registry_prefix(run)), f"{run.stack}: registry {registry}"
     images = run.of_type(IMAGE)
     assert {i.name.rsplit("-", 1)[-1] for i in images} == {"consumers", "frontend"}, [i.urn for i in images]
     infra_dir = ROOT / "infra"
@@ -232,13 +275,13 @@ def test_tf_serving_requests_gpus_on_the_gpu_pool(run):
     res = container["resources"]
     assert int(res["limits"][GPU]) == run.cfg("gpusPerReplica") == int(res["requests"][GPU]), deployment.urn
     assert container["image"].endswith("-gpu"), f"{deployment.urn}: must use the GPU image"
-    pool = gpu_pools(run)[0].inputs["nodeConfig"]
+    labels, taints = gpu_nodes(run)
+    assert taints, f"{run.stack}: GPU nodes must be tainted"
     for key, value in spec["nodeSelector"].items():
-        assert pool["labels"].get(key) == value, f"{deployment.urn}: selector {key}={value} misses the GPU pool"
+        assert labels.get(key) == value, f"{deployment.urn}: selector {key}={value} misses the GPU nodes"
     tolerated = {(t["key"], t["effect"]) for t in spec["tolerations"]}
-    for taint in pool["taints"]:
-        effect = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
-        assert (taint["key"], effect[taint["effect"]]) in tolerated, f"{deployment.urn}: does not tolerate {taint}"
+    for taint in taints:
+        assert taint in tolerated, f"{deployment.urn}: does not tolerate {taint}"
     readiness = container["readinessProbe"]["httpGet"]["path"]
     first_model = run.cfg("models")[0].split(":")[0]
     assert readiness.startswith(f"/v1/models/{first_model}/"), deployment.urn
@@ -252,15 +295,17 @@ def test_tf_serving_config_matches_consumers(run):
     expected = {m.split(":")[0]: sorted(int(v) for v in m.split(":")[1].split(",")) for m in run.cfg("models")}
     got = {c.name: sorted(c.model_version_policy.specific.versions) for c in models.model_config_list.config}
     assert got == expected, f"{config_map.urn}: models {got}"
+    # GCS is read by TF-Serving itself; S3 through the pod-local copy (test_stacks_aws).
+    scheme, base = ("gs", f"gs://{bucket}/models") if run.cfg("cloud") == "gcp" else ("s3", "/models")
     for c in models.model_config_list.config:
-        assert c.base_path == f"gs://{bucket}/models/{c.name}", f"{config_map.urn}: {c.base_path}"
+        assert c.base_path == f"{base}/{c.name}", f"{config_map.urn}: {c.base_path}"
     assert f"max_batch_size {{ value: {run.cfg('maxBatchSize')} }}" in data["batching.config"], config_map.urn
     for job_type in run.cfg("jobTypes"):
         consumer = run.one("kubernetes:apps/v1:Deployment", f"consumers-{job_type}")
         env = env_of(pod_spec(consumer)["containers"][0])
         assert int(env["KIOSK_MAX_BATCH_SIZE"]) == run.cfg("maxBatchSize"), consumer.urn
         assert env["KIOSK_MODEL_SERVER"].endswith(":8500"), consumer.urn
-        assert env["KIOSK_STORAGE_URL"] == f"gs://{bucket}", consumer.urn
+        assert env["KIOSK_STORAGE_URL"] == f"{scheme}://{bucket}", consumer.urn
     args = pod_spec(run.one("kubernetes:apps/v1:Deployment", "tf-serving"))["containers"][0]["args"]
     for flag in ("--model_config_file=", "--enable_batching=true", "--batching_parameters_file=",
                  "--monitoring_config_file=", "--rest_api_port=8501", "--port=8500"):
@@ -339,7 +384,8 @@ def test_clients_carry_the_labels_the_policies_admit(run):
                    for p in peers), f"{policy.urn}: KEDA's operator must reach Redis to read queue lengths"
 
 
-def test_workload_identity_binds_each_service_account(run):
+def test_workload_identity_binds_each_service_account(gcp_run):
+    run = gcp_run
     accounts = {sa.inputs["metadata"]["name"]: sa for sa in run.of_type("kubernetes:core/v1:ServiceAccount")}
     gsas = {r.inputs["accountId"]: r for r in run.of_type("gcp:serviceaccount/account:Account")}
     emails = {f"{a}@{run.config['gcp:project']}.iam.gserviceaccount.com" for a in gsas}
@@ -430,7 +476,8 @@ def test_scaled_objects_have_the_keda_structure(run):
                                           "databaseIndex", "enableTLS"}, f"{so.urn}: unverified metadata keys"
 
 
-def test_portal_ingress_uses_the_static_ip_and_neg_backends(run):
+def test_portal_ingress_uses_the_static_ip_and_neg_backends(gcp_run):
+    run = gcp_run
     ingress = run.one("kubernetes:networking.k8s.io/v1:Ingress", "frontend")
     annotations = ingress.inputs["metadata"]["annotations"]
     assert len(run.of_type("gcp:compute/globalAddress:GlobalAddress")) == 1, run.stack
