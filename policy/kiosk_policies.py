@@ -22,6 +22,7 @@ DESCRIPTIONS = {
     "kiosk-containers-requests-limits": "Every container requests and limits CPU and memory.",
     "kiosk-internal-services-not-exposed": "Redis and TF-Serving Services are never exposed outside the cluster.",
     "kiosk-control-plane-not-open": "Cluster control planes are never open to 0.0.0.0/0.",
+    "kiosk-iam-least-privilege": "No IAM Allow of `*` or `service:*` on every resource, no NotAction, no admin policies.",
 }
 
 

@@ -11,6 +11,7 @@ the same guarantees.
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -29,6 +30,7 @@ GCS_IAM_TYPES = (
     "gcp:storage/objectAccessControl:ObjectAccessControl",
 )
 S3_PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+S3_BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 S3_ACL_TYPES = ("aws:s3/bucketAclV2:BucketAclV2", "aws:s3/bucketAcl:BucketAcl")
 S3_BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 S3_LIFECYCLE_TYPES = (
@@ -41,6 +43,24 @@ EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 # EC2 families with NVIDIA GPUs (g4dn, g5, g6, p3, p4d, p5...).
 GPU_INSTANCE_PREFIXES = ("g3", "g4", "g5", "g6", "p2", "p3", "p4", "p5")
+
+# IAM: resources carrying a policy document in `policy`, roles with inline ones,
+# and AWS-managed policies too broad to attach to anything of the kiosk.
+IAM_ROLE = "aws:iam/role:Role"
+IAM_POLICY_TYPES = (
+    "aws:iam/policy:Policy",
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:iam/userPolicy:UserPolicy",
+    "aws:iam/groupPolicy:GroupPolicy",
+    S3_BUCKET_POLICY,
+)
+IAM_ATTACHMENT_TYPES = (
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:iam/policyAttachment:PolicyAttachment",
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+)
+BROAD_MANAGED_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess", "AmazonS3FullAccess")
 
 K8S_SERVICE = "kubernetes:core/v1:Service"
 K8S_INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
@@ -66,6 +86,36 @@ def _get(props: Any, *path: str) -> Any:
             return None
         props = props.get(key)
     return props
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _policy_statements(document: Any) -> list[Mapping] | None:
+    """The statements of a policy document (JSON text or already parsed).
+
+    None when the document is not known yet (an unknown value in a preview)
+    or is not a policy: such props cannot be judged, only known ones.
+    """
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            return None
+    if not isinstance(document, Mapping):
+        return None
+    return [s for s in _as_list(document.get("Statement")) if isinstance(s, Mapping)]
+
+
+def _is_public_principal(principal: Any) -> bool:
+    if principal == "*":
+        return True
+    if isinstance(principal, Mapping):
+        return "*" in _as_list(principal.get("AWS"))
+    return False
 
 
 def _as_int(value: Any) -> int | None:
@@ -98,6 +148,10 @@ def no_public_bucket(resource_type: str, props: Props) -> list[str]:
     if resource_type in S3_ACL_TYPES or resource_type in S3_BUCKET_TYPES:
         acl = props.get("acl")
         return [f"S3 bucket ACL {acl!r} is public"] if acl in PUBLIC_ACLS else []
+    if resource_type == S3_BUCKET_POLICY:
+        statements = _policy_statements(props.get("policy")) or []
+        public = [s for s in statements if s.get("Effect") == "Allow" and _is_public_principal(s.get("Principal"))]
+        return ["S3 bucket policy allows anyone (Principal *)"] if public else []
     return []
 
 
@@ -275,6 +329,37 @@ def control_plane_not_open(resource_type: str, props: Props) -> list[str]:
     return problems
 
 
+# --- IAM least privilege ----------------------------------------------------------------
+
+def iam_least_privilege(resource_type: str, props: Props) -> list[str]:
+    """No Allow grants every action of a service (or all) on every resource,
+    no Allow uses NotAction, and no AWS-managed admin policy is attached."""
+    if resource_type in IAM_ATTACHMENT_TYPES:
+        arn = str(props.get("policyArn") or "")
+        name = arn.rsplit("/", 1)[-1]
+        return [f"attaches the broad AWS-managed policy {name}"] if name in BROAD_MANAGED_POLICIES else []
+    if resource_type in IAM_POLICY_TYPES:
+        documents = [props.get("policy")]
+    elif resource_type == IAM_ROLE:
+        documents = [p.get("policy") for p in props.get("inlinePolicies") or [] if isinstance(p, Mapping)]
+    else:
+        return []
+    problems = []
+    for document in documents:
+        for statement in _policy_statements(document) or []:
+            if statement.get("Effect") != "Allow":
+                continue
+            if "NotAction" in statement or "NotResource" in statement:
+                problems.append("an Allow with NotAction/NotResource grants everything not listed")
+                continue
+            actions = [str(a) for a in _as_list(statement.get("Action"))]
+            resources = [str(r) for r in _as_list(statement.get("Resource"))]
+            broad = [a for a in actions if a == "*" or a.endswith(":*")]
+            if broad and "*" in resources:
+                problems.append(f"allows {', '.join(broad)} on every resource")
+    return problems
+
+
 RESOURCE_RULES = {
     "kiosk-no-public-bucket": no_public_bucket,
     "kiosk-uploads-expire": uploads_expire,
@@ -282,4 +367,5 @@ RESOURCE_RULES = {
     "kiosk-containers-requests-limits": containers_have_requests_and_limits,
     "kiosk-internal-services-not-exposed": internal_services_not_exposed,
     "kiosk-control-plane-not-open": control_plane_not_open,
+    "kiosk-iam-least-privilege": iam_least_privilege,
 }

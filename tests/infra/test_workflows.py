@@ -55,6 +55,10 @@ def check_pulumi_job(job: dict, command: str) -> dict:
     assert "credentials_json" not in gcp_auth[0]["with"], "no long-lived keys"
     gcloud = step_using(job, "google-github-actions/setup-gcloud")
     assert gcloud and "gke-gcloud-auth-plugin" in gcloud[0]["with"]["install_components"]
+    aws_auth = step_using(job, "aws-actions/configure-aws-credentials")
+    assert aws_auth and "role-to-assume" in aws_auth[0]["with"], "AWS auth must use OIDC"
+    assert not {"aws-access-key-id", "aws-secret-access-key"} & set(aws_auth[0]["with"]), "no long-lived keys"
+    assert "-aws" in aws_auth[0]["if"] and "-gcp" in gcp_auth[0]["if"], "each cloud's login only for its stacks"
     assert job["env"]["PULUMI_ACCESS_TOKEN"].startswith("${{ secrets.")
     return inputs
 

@@ -1,6 +1,7 @@
 """Each mandatory rule, called directly, on compliant and violating props."""
 
 import copy
+import json
 
 import pytest
 
@@ -240,3 +241,65 @@ def test_eks_control_plane_rules():
     assert rules.control_plane_not_open(rules.EKS_CLUSTER, {"vpcConfig": {"endpointPublicAccess": False}}) == []
     limited = {"vpcConfig": {"endpointPublicAccess": True, "publicAccessCidrs": ["198.51.100.7/32"]}}
     assert rules.control_plane_not_open(rules.EKS_CLUSTER, limited) == []
+
+
+# --- IAM least privilege ----------------------------------------------------------------
+
+def policy(*statements):
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+READ_BUCKET = {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::b/*"}
+
+
+@pytest.mark.parametrize("statement", [
+    {"Effect": "Allow", "Action": "*", "Resource": "*"},
+    {"Effect": "Allow", "Action": ["s3:GetObject", "s3:*"], "Resource": ["*"]},
+    {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
+])
+def test_broad_iam_statements_fail(statement):
+    messages = rules.iam_least_privilege(ROLE_POLICY, {"policy": policy(READ_BUCKET, statement)})
+    assert len(messages) == 1, messages
+
+
+@pytest.mark.parametrize("statement", [
+    READ_BUCKET,
+    {"Effect": "Allow", "Action": ["ec2:DescribeInstances"], "Resource": "*"},
+    {"Effect": "Allow", "Action": "s3:*", "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"]},
+    {"Effect": "Deny", "Action": "s3:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+    {"Effect": "Allow", "Action": ["autoscaling:SetDesiredCapacity"], "Resource": "*",
+     "Condition": {"StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/c": "owned"}}},
+])
+def test_scoped_iam_statements_pass(statement):
+    assert rules.iam_least_privilege(ROLE_POLICY, {"policy": policy(statement)}) == []
+
+
+def test_inline_role_policies_and_parsed_documents_are_checked():
+    admin = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+    role = {"inlinePolicies": [{"name": "ok", "policy": policy(READ_BUCKET)}, {"name": "admin", "policy": policy(admin)}]}
+    assert rules.iam_least_privilege(rules.IAM_ROLE, role)
+    parsed = {"Version": "2012-10-17", "Statement": admin}
+    assert rules.iam_least_privilege("aws:iam/policy:Policy", {"policy": parsed})
+
+
+def test_unknown_policy_documents_are_not_judged():
+    # In a preview a document built from outputs may still be unknown.
+    assert rules.iam_least_privilege(ROLE_POLICY, {"policy": "04da6b54-80e4-46f7-96ec-b56ff0331ba9"}) == []
+    assert rules.iam_least_privilege(ROLE_POLICY, {}) == []
+
+
+def test_broad_managed_policies_fail():
+    typ = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+    assert rules.iam_least_privilege(typ, {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})
+    assert rules.iam_least_privilege(typ, {"policyArn": "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy"}) == []
+
+
+def test_public_s3_bucket_policy_fails_tls_only_passes():
+    public = {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}
+    assert rules.no_public_bucket(rules.S3_BUCKET_POLICY, {"policy": policy(public)})
+    assert rules.no_public_bucket(rules.S3_BUCKET_POLICY, {"policy": policy({**public, "Principal": "*"})})
+    tls_only = {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*",
+                "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+    assert rules.no_public_bucket(rules.S3_BUCKET_POLICY, {"policy": policy(tls_only)}) == []
