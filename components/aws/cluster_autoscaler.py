@@ -11,12 +11,12 @@ import pulumi_kubernetes as k8s
 
 from components.aws.pod_identity import PodIdentityRole, PodIdentityRoleArgs
 from components.aws.policies import cluster_autoscaler_policy
+from components.k8s.helm import helm_release, require_pinned_chart
 from components.shapes import resource_requirements
 
 CHART_REPO = "https://kubernetes.github.io/autoscaler"
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "cluster-autoscaler"
-SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 IMAGE_TAG = re.compile(r"^v\d+\.\d+\.\d+$")
 
 
@@ -41,8 +41,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
     and resizes them between their minimum and maximum."""
 
     def __init__(self, name: str, args: ClusterAutoscalerArgs, opts: pulumi.ResourceOptions | None = None):
-        if not SEMVER.match(args.chart_version):
-            raise ValueError(f"ClusterAutoscaler {name}: pin an exact chart version, got {args.chart_version!r}")
+        require_pinned_chart("ClusterAutoscaler", name, args.chart_version)
         if not IMAGE_TAG.match(args.image_tag):
             raise ValueError(f"ClusterAutoscaler {name}: image tag must look like v1.33.1, got {args.image_tag!r}")
         if not args.node_group_arns:
@@ -54,11 +53,11 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         self.identity = PodIdentityRole(name, PodIdentityRoleArgs(
             cluster_name=args.cluster_name, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT, policy=policy,
         ), pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)))
-        self.release = k8s.helm.v3.Release(
+        self.release = helm_release(
             name,
             chart="cluster-autoscaler",
+            repo=CHART_REPO,
             version=args.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
             namespace=NAMESPACE,
             values={
                 "cloudProvider": "aws",
@@ -78,6 +77,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                     "skip-nodes-with-system-pods": "false",
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            provider=args.provider,
+            parent=self,
         )
         self.register_outputs({"roleArn": self.identity.role.arn, "version": self.release.status.app_version})

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.k8s.helm import helm_release, require_pinned_chart
 from components.shapes import Taint, resource_requirements
 
 CHART_REPO = "https://nvidia.github.io/k8s-device-plugin"
 NAMESPACE = "kube-system"
-SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 
 
 @dataclass(frozen=True)
@@ -34,17 +33,16 @@ class GpuDevicePlugin(pulumi.ComponentResource):
     """
 
     def __init__(self, name: str, args: GpuDevicePluginArgs, opts: pulumi.ResourceOptions | None = None):
-        if not SEMVER.match(args.chart_version):
-            raise ValueError(f"GpuDevicePlugin {name}: pin an exact chart version, got {args.chart_version!r}")
+        require_pinned_chart("GpuDevicePlugin", name, args.chart_version)
         if not args.gpu_node_labels:
             raise ValueError(f"GpuDevicePlugin {name}: GPU node labels are required to place the DaemonSet")
         super().__init__("kiosk:aws:GpuDevicePlugin", name, None, opts)
         match = [{"key": k, "operator": "In", "values": [v]} for k, v in args.gpu_node_labels.items()]
-        self.release = k8s.helm.v3.Release(
+        self.release = helm_release(
             name,
             chart="nvidia-device-plugin",
+            repo=CHART_REPO,
             version=args.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
             namespace=NAMESPACE,
             values={
                 "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
@@ -53,6 +51,7 @@ class GpuDevicePlugin(pulumi.ComponentResource):
                 "tolerations": [t.toleration() for t in args.gpu_taints],
                 "resources": resource_requirements("50m", "64Mi", cpu_limit="200m", memory_limit="256Mi"),
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            provider=args.provider,
+            parent=self,
         )
         self.register_outputs({"version": self.release.status.app_version})

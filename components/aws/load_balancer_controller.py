@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -11,13 +10,13 @@ import pulumi_kubernetes as k8s
 
 from components.aws.pod_identity import PodIdentityRole, PodIdentityRoleArgs
 from components.aws.policies import load_balancer_controller_policy
+from components.k8s.helm import helm_release, require_pinned_chart
 from components.shapes import resource_requirements
 
 CHART_REPO = "https://aws.github.io/eks-charts"
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
 INGRESS_CLASS = "alb"
-SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 
 
 @dataclass(frozen=True)
@@ -39,8 +38,7 @@ class LoadBalancerController(pulumi.ComponentResource):
     """
 
     def __init__(self, name: str, args: LoadBalancerControllerArgs, opts: pulumi.ResourceOptions | None = None):
-        if not SEMVER.match(args.chart_version):
-            raise ValueError(f"LoadBalancerController {name}: pin an exact chart version, got {args.chart_version!r}")
+        require_pinned_chart("LoadBalancerController", name, args.chart_version)
         super().__init__("kiosk:aws:LoadBalancerController", name, None, opts)
         self.identity = PodIdentityRole(name, PodIdentityRoleArgs(
             cluster_name=args.cluster_name,
@@ -48,11 +46,11 @@ class LoadBalancerController(pulumi.ComponentResource):
             service_account=SERVICE_ACCOUNT,
             policy=load_balancer_controller_policy(),
         ), pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)))
-        self.release = k8s.helm.v3.Release(
+        self.release = helm_release(
             name,
             chart="aws-load-balancer-controller",
+            repo=CHART_REPO,
             version=args.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
             namespace=NAMESPACE,
             values={
                 "clusterName": args.cluster_name,
@@ -72,7 +70,8 @@ class LoadBalancerController(pulumi.ComponentResource):
                 # exposes nothing through Service type LoadBalancer.
                 "enableServiceMutatorWebhook": False,
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            provider=args.provider,
+            parent=self,
         )
         self.ingress_class = INGRESS_CLASS
         self.register_outputs({"roleArn": self.identity.role.arn, "version": self.release.status.app_version})

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.k8s.keda import StreamTrigger, scaled_object, scaled_object_spec
+from components.k8s.objects import http_get, keda_scaled_deployment, pod_disruption_budget
 from components.shapes import (
     MODEL_CLIENT_LABEL,
     REDIS_CLIENT_LABEL,
@@ -85,47 +86,32 @@ class ConsumerPool(pulumi.ComponentResource):
             "KIOSK_METRICS_PORT": str(METRICS_PORT),
             **args.extra_env,
         }
-        metrics_probe = {"httpGet": {"path": "/metrics", "port": "metrics"}}
-        self.deployment = k8s.apps.v1.Deployment(
-            name,
-            metadata={
-                "name": k8s_name,
-                "namespace": args.namespace,
-                "labels": labels,
-                # Scaled to zero by KEDA right after creation: nothing to await.
-                "annotations": {"pulumi.com/skipAwait": "true"},
+        metrics_probe = http_get("/metrics", "metrics")
+        self.deployment = keda_scaled_deployment(name, k8s_name, args.namespace, labels, {
+            "metadata": {
+                "labels": {**labels, **REDIS_CLIENT_LABEL, **MODEL_CLIENT_LABEL},
+                "annotations": {"prometheus.io/port": str(METRICS_PORT)},
             },
-            spec={
-                # No `replicas`: KEDA's HPA owns the field.
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {
-                        "labels": {**labels, **REDIS_CLIENT_LABEL, **MODEL_CLIENT_LABEL},
-                        "annotations": {"prometheus.io/port": str(METRICS_PORT)},
-                    },
-                    "spec": {
-                        "serviceAccountName": args.service_account_name,
-                        "securityContext": restricted_pod(APP_UID),
-                        "nodeSelector": dict(args.node_selector),
-                        "terminationGracePeriodSeconds": args.shutdown_grace_seconds + GRACE_MARGIN_SECONDS,
-                        "containers": [{
-                            "name": "consumer",
-                            "image": args.image,
-                            "command": ["python", "-m", "consumers"],
-                            "env": [{"name": k, "value": v} for k, v in env.items()],
-                            "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
-                            "resources": resource_requirements(args.cpu, args.memory),
-                            "securityContext": RESTRICTED_CONTAINER,
-                            # No HTTP API: the metrics endpoint is the sign of life.
-                            "readinessProbe": {**metrics_probe, "periodSeconds": 10},
-                            "livenessProbe": {**metrics_probe, "periodSeconds": 20, "failureThreshold": 3,
-                                              "initialDelaySeconds": 30},
-                        }],
-                    },
-                },
+            "spec": {
+                "serviceAccountName": args.service_account_name,
+                "securityContext": restricted_pod(APP_UID),
+                "nodeSelector": dict(args.node_selector),
+                "terminationGracePeriodSeconds": args.shutdown_grace_seconds + GRACE_MARGIN_SECONDS,
+                "containers": [{
+                    "name": "consumer",
+                    "image": args.image,
+                    "command": ["python", "-m", "consumers"],
+                    "env": [{"name": k, "value": v} for k, v in env.items()],
+                    "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
+                    "resources": resource_requirements(args.cpu, args.memory),
+                    "securityContext": RESTRICTED_CONTAINER,
+                    # No HTTP API: the metrics endpoint is the sign of life.
+                    "readinessProbe": {**metrics_probe, "periodSeconds": 10},
+                    "livenessProbe": {**metrics_probe, "periodSeconds": 20, "failureThreshold": 3,
+                                      "initialDelaySeconds": 30},
+                }],
             },
-            opts=child,
-        )
+        }, child)
         trigger = StreamTrigger(args.redis_address, queue_stream(args.job_type), args.jobs_per_replica)
         self.scaled_object = scaled_object(
             name,
@@ -133,13 +119,8 @@ class ConsumerPool(pulumi.ComponentResource):
             args.namespace,
             labels,
             scaled_object_spec(self.deployment.metadata.name, [trigger], args.max_replicas),
-            pulumi.ResourceOptions(parent=self, provider=args.provider,
-                                   depends_on=[args.keda] if args.keda is not None else None),
+            child,
+            keda=args.keda,
         )
-        k8s.policy.v1.PodDisruptionBudget(
-            name,
-            metadata={"name": k8s_name, "namespace": args.namespace, "labels": labels},
-            spec={"maxUnavailable": 1, "selector": {"matchLabels": labels}},
-            opts=child,
-        )
+        pod_disruption_budget(name, k8s_name, args.namespace, labels, child)
         self.register_outputs({"deployment": self.deployment.metadata.name})

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.k8s.objects import cluster_ip_service, http_get, metadata, pod_disruption_budget
 from components.shapes import (
     REDIS_CLIENT_LABEL,
     RESTRICTED_CONTAINER,
@@ -86,7 +87,7 @@ class Frontend(pulumi.ComponentResource):
             self.auth_token = pulumi.Output.secret(token.result)
             secret = k8s.core.v1.Secret(
                 name,
-                metadata={"name": "frontend-auth", "namespace": args.namespace, "labels": labels},
+                metadata=metadata("frontend-auth", args.namespace, labels),
                 type="Opaque",
                 string_data={"token": self.auth_token},
                 opts=child,
@@ -95,10 +96,10 @@ class Frontend(pulumi.ComponentResource):
                 "name": "KIOSK_AUTH_TOKEN",
                 "valueFrom": {"secretKeyRef": {"name": secret.metadata.name, "key": "token"}},
             })
-        health = {"httpGet": {"path": HEALTH_PATH, "port": "http"}}
+        health = http_get(HEALTH_PATH, "http")
         self.deployment = k8s.apps.v1.Deployment(
             name,
-            metadata={"name": "frontend", "namespace": args.namespace, "labels": labels},
+            metadata=metadata("frontend", args.namespace, labels),
             spec={
                 "replicas": args.replicas,
                 "selector": {"matchLabels": labels},
@@ -127,20 +128,8 @@ class Frontend(pulumi.ComponentResource):
             },
             opts=child,
         )
-        self.service = k8s.core.v1.Service(
-            name,
-            metadata={
-                "name": "frontend",
-                "namespace": args.namespace,
-                "labels": labels,
-                "annotations": dict(args.service_annotations),
-            },
-            spec={
-                "type": "ClusterIP",
-                "selector": labels,
-                "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
-            },
-            opts=child,
+        self.service = cluster_ip_service(
+            name, "frontend", args.namespace, labels, [("http", 80)], child, annotations=args.service_annotations,
         )
         backend = {"service": {"name": self.service.metadata.name, "port": {"name": "http"}}}
         rule: dict = {"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}
@@ -153,12 +142,7 @@ class Frontend(pulumi.ComponentResource):
             ingress_spec["tls"] = [{"hosts": [args.host], "secretName": args.tls_secret_name}]
         self.ingress = k8s.networking.v1.Ingress(
             name,
-            metadata={
-                "name": "frontend",
-                "namespace": args.namespace,
-                "labels": labels,
-                "annotations": dict(args.ingress_annotations),
-            },
+            metadata=metadata("frontend", args.namespace, labels, args.ingress_annotations),
             spec=ingress_spec,
             opts=pulumi.ResourceOptions(
                 parent=self, provider=args.provider,
@@ -168,12 +152,7 @@ class Frontend(pulumi.ComponentResource):
         # The load balancer's address as the Ingress status reports it (an IP
         # on GKE, a DNS name on EKS); "" until the controller has set it.
         self.address: pulumi.Output[str] = self.ingress.status.apply(_load_balancer_address)
-        k8s.policy.v1.PodDisruptionBudget(
-            name,
-            metadata={"name": "frontend", "namespace": args.namespace, "labels": labels},
-            spec={"maxUnavailable": 1, "selector": {"matchLabels": labels}},
-            opts=child,
-        )
+        pod_disruption_budget(name, "frontend", args.namespace, labels, child)
         self.register_outputs({"service": self.service.metadata.name, "address": self.address})
 
 

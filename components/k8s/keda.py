@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.k8s.helm import helm_release, require_pinned_chart
+from components.k8s.objects import metadata
 from components.shapes import resource_requirements
 
 CHART_REPO = "https://kedacore.github.io/charts"
-SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 # Labels the chart puts on the operator pods, which are the ones polling Redis.
 OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "keda-operator"}
 
@@ -29,21 +29,21 @@ class Keda(pulumi.ComponentResource):
     """The KEDA operator, metrics API server and admission webhooks."""
 
     def __init__(self, name: str, args: KedaArgs, opts: pulumi.ResourceOptions | None = None):
-        if not SEMVER.match(args.chart_version):
-            raise ValueError(f"Keda {name}: pin an exact chart version, got {args.chart_version!r}")
+        require_pinned_chart("Keda", name, args.chart_version)
         super().__init__("kiosk:k8s:Keda", name, None, opts)
         small = resource_requirements("100m", "128Mi", cpu_limit="1", memory_limit="512Mi")
-        self.release = k8s.helm.v3.Release(
+        self.release = helm_release(
             name,
             chart="keda",
+            repo=CHART_REPO,
             version=args.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
             namespace=args.namespace,
             values={
                 "resources": {"operator": small, "metricServer": small, "webhooks": small},
                 "nodeSelector": dict(args.node_selector),
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            provider=args.provider,
+            parent=self,
         )
         self.namespace = self.release.status.namespace
         self.operator_pod_labels = dict(OPERATOR_POD_LABELS)
@@ -105,13 +105,16 @@ def scaled_object(
     labels: Mapping[str, str],
     spec: dict,
     opts: pulumi.ResourceOptions,
+    keda: pulumi.Resource | None = None,
 ) -> k8s.apiextensions.CustomResource:
-    """A keda.sh/v1alpha1 ScaledObject."""
+    """A keda.sh/v1alpha1 ScaledObject, created after `keda` (the chart with its CRD) when given."""
+    if keda is not None:
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[keda]))
     return k8s.apiextensions.CustomResource(
         resource_name,
         api_version="keda.sh/v1alpha1",
         kind="ScaledObject",
-        metadata={"name": name, "namespace": namespace, "labels": dict(labels)},
+        metadata=metadata(name, namespace, labels),
         spec=spec,
         opts=opts,
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.k8s.objects import cluster_ip_service, metadata, pod_disruption_budget, service_host
 from components.shapes import (
     REDIS_CLIENT_LABEL,
     RESTRICTED_CONTAINER,
@@ -79,19 +80,10 @@ class RedisServer(pulumi.ComponentResource):
         }
         if args.storage_class is not None:
             claim["storageClassName"] = args.storage_class
-        self.service = k8s.core.v1.Service(
-            name,
-            metadata={"name": "redis", "namespace": args.namespace, "labels": labels},
-            spec={
-                "type": "ClusterIP",
-                "selector": labels,
-                "ports": [{"name": "redis", "port": PORT, "targetPort": "redis"}],
-            },
-            opts=child,
-        )
+        self.service = cluster_ip_service(name, "redis", args.namespace, labels, [("redis", PORT)], child)
         self.stateful_set = k8s.apps.v1.StatefulSet(
             name,
-            metadata={"name": "redis", "namespace": args.namespace, "labels": labels},
+            metadata=metadata("redis", args.namespace, labels),
             spec={
                 "serviceName": self.service.metadata.name,
                 "replicas": 1,
@@ -135,7 +127,7 @@ class RedisServer(pulumi.ComponentResource):
             })
         k8s.networking.v1.NetworkPolicy(
             name,
-            metadata={"name": "redis", "namespace": args.namespace, "labels": labels},
+            metadata=metadata("redis", args.namespace, labels),
             spec={
                 "podSelector": {"matchLabels": labels},
                 "policyTypes": ["Ingress"],
@@ -145,12 +137,6 @@ class RedisServer(pulumi.ComponentResource):
         )
         # A single Redis must not be evicted by the cluster autoscaler while
         # jobs run; node upgrades still proceed (GKE waits up to an hour).
-        k8s.policy.v1.PodDisruptionBudget(
-            name,
-            metadata={"name": "redis", "namespace": args.namespace, "labels": labels},
-            spec={"minAvailable": 1, "selector": {"matchLabels": labels}},
-            opts=child,
-        )
-        host = pulumi.Output.concat(self.service.metadata.name, ".", self.service.metadata.namespace, ".svc.cluster.local")
-        self.endpoint = RedisEndpoint(host=host, port=PORT)
+        pod_disruption_budget(name, "redis", args.namespace, labels, child, min_available=1)
+        self.endpoint = RedisEndpoint(host=service_host(self.service), port=PORT)
         self.register_outputs({"address": self.endpoint.address})

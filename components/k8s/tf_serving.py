@@ -9,6 +9,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.k8s.keda import StreamTrigger, scaled_object, scaled_object_spec
+from components.k8s.objects import (
+    cluster_ip_service,
+    http_get,
+    keda_scaled_deployment,
+    metadata,
+    pod_disruption_budget,
+    service_host,
+)
 from components.shapes import (
     GPU_RESOURCE,
     MODEL_CLIENT_LABEL,
@@ -208,7 +216,7 @@ class TfServing(pulumi.ComponentResource):
 
         config = k8s.core.v1.ConfigMap(
             name,
-            metadata={"name": "tf-serving", "namespace": args.namespace, "labels": labels},
+            metadata=metadata("tf-serving", args.namespace, labels),
             data={
                 "models.config": pulumi.Output.from_input(args.model_base_uri).apply(
                     lambda uri: model_config(uri, args.models)
@@ -248,16 +256,8 @@ class TfServing(pulumi.ComponentResource):
             ],
             "resources": resource_requirements(args.cpu, args.memory, extra=gpu),
             "securityContext": RESTRICTED_CONTAINER,
-            "startupProbe": {
-                "httpGet": {"path": ready_path, "port": "http"},
-                "periodSeconds": 10,
-                "failureThreshold": 60,
-            },
-            "readinessProbe": {
-                "httpGet": {"path": ready_path, "port": "http"},
-                "periodSeconds": 10,
-                "timeoutSeconds": 5,
-            },
+            "startupProbe": {**http_get(ready_path, "http"), "periodSeconds": 10, "failureThreshold": 60},
+            "readinessProbe": {**http_get(ready_path, "http"), "periodSeconds": 10, "timeoutSeconds": 5},
             "livenessProbe": {
                 "tcpSocket": {"port": "grpc"},
                 "periodSeconds": 20,
@@ -272,48 +272,21 @@ class TfServing(pulumi.ComponentResource):
                 {"name": "models", "mountPath": args.model_sync.local_dir, "readOnly": True})
             volumes += [{"name": "models", "emptyDir": {}}, {"name": "model-sync-state", "emptyDir": {}}]
             pod_extra["initContainers"] = [model_sync_container(args.model_sync)]
-        self.deployment = k8s.apps.v1.Deployment(
-            name,
-            metadata={
-                "name": "tf-serving",
-                "namespace": args.namespace,
-                "labels": labels,
-                # KEDA scales this Deployment to zero right after creation;
-                # waiting for a ready pod would wait for a GPU node nobody needs.
-                "annotations": {"pulumi.com/skipAwait": "true"},
+        self.deployment = keda_scaled_deployment(name, "tf-serving", args.namespace, labels, {
+            "metadata": {"labels": labels},
+            "spec": {
+                "serviceAccountName": args.service_account_name,
+                "securityContext": restricted_pod(SERVING_UID),
+                "nodeSelector": dict(args.gpu_node_labels),
+                "tolerations": [t.toleration() for t in args.gpu_taints],
+                "terminationGracePeriodSeconds": 30,
+                **pod_extra,
+                "containers": [container],
+                "volumes": volumes,
             },
-            spec={
-                # No `replicas`: KEDA's HPA owns the field (0..max_replicas), so
-                # server-side apply never fights it.
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "serviceAccountName": args.service_account_name,
-                        "securityContext": restricted_pod(SERVING_UID),
-                        "nodeSelector": dict(args.gpu_node_labels),
-                        "tolerations": [t.toleration() for t in args.gpu_taints],
-                        "terminationGracePeriodSeconds": 30,
-                        **pod_extra,
-                        "containers": [container],
-                        "volumes": volumes,
-                    },
-                },
-            },
-            opts=child,
-        )
-        self.service = k8s.core.v1.Service(
-            name,
-            metadata={"name": "tf-serving", "namespace": args.namespace, "labels": labels},
-            spec={
-                "type": "ClusterIP",
-                "selector": labels,
-                "ports": [
-                    {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc"},
-                    {"name": "http", "port": REST_PORT, "targetPort": "http"},
-                ],
-            },
-            opts=child,
+        }, child)
+        self.service = cluster_ip_service(
+            name, "tf-serving", args.namespace, labels, [("grpc", GRPC_PORT), ("http", REST_PORT)], child,
         )
         triggers = [StreamTrigger(args.redis_address, q, args.jobs_per_replica) for q in args.queues]
         scaled_object(
@@ -323,8 +296,8 @@ class TfServing(pulumi.ComponentResource):
             labels,
             scaled_object_spec(self.deployment.metadata.name, triggers, args.max_replicas,
                                cooldown_seconds=args.cooldown_seconds),
-            pulumi.ResourceOptions(parent=self, provider=args.provider,
-                                   depends_on=[args.keda] if args.keda is not None else None),
+            child,
+            keda=args.keda,
         )
         metrics_peers = [
             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
@@ -332,7 +305,7 @@ class TfServing(pulumi.ComponentResource):
         ]
         k8s.networking.v1.NetworkPolicy(
             name,
-            metadata={"name": "tf-serving", "namespace": args.namespace, "labels": labels},
+            metadata=metadata("tf-serving", args.namespace, labels),
             spec={
                 "podSelector": {"matchLabels": labels},
                 "policyTypes": ["Ingress"],
@@ -347,13 +320,6 @@ class TfServing(pulumi.ComponentResource):
             },
             opts=child,
         )
-        k8s.policy.v1.PodDisruptionBudget(
-            name,
-            metadata={"name": "tf-serving", "namespace": args.namespace, "labels": labels},
-            spec={"maxUnavailable": 1, "selector": {"matchLabels": labels}},
-            opts=child,
-        )
-        self.address = pulumi.Output.concat(
-            self.service.metadata.name, ".", self.service.metadata.namespace, ".svc.cluster.local:", str(GRPC_PORT),
-        )
+        pod_disruption_budget(name, "tf-serving", args.namespace, labels, child)
+        self.address = pulumi.Output.concat(service_host(self.service), ":", str(GRPC_PORT))
         self.register_outputs({"address": self.address})

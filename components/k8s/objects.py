@@ -1,0 +1,71 @@
+"""Builders for the Kubernetes objects every kiosk workload declares alike."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+
+def metadata(name: pulumi.Input[str], namespace: pulumi.Input[str], labels: Mapping[str, str],
+             annotations: Mapping[str, pulumi.Input[str]] | None = None) -> dict:
+    meta: dict = {"name": name, "namespace": namespace, "labels": dict(labels)}
+    if annotations is not None:
+        meta["annotations"] = dict(annotations)
+    return meta
+
+
+def http_get(path: str, port: str) -> dict:
+    """The handler of an HTTP probe on a named container port."""
+    return {"httpGet": {"path": path, "port": port}}
+
+
+def cluster_ip_service(resource_name: str, name: str, namespace: pulumi.Input[str], labels: Mapping[str, str],
+                       ports: Sequence[tuple[str, int]], opts: pulumi.ResourceOptions,
+                       annotations: Mapping[str, pulumi.Input[str]] | None = None) -> k8s.core.v1.Service:
+    """A ClusterIP Service selecting `labels`; each (name, port) targets the container port of that name."""
+    return k8s.core.v1.Service(
+        resource_name,
+        metadata=metadata(name, namespace, labels, annotations),
+        spec={
+            "type": "ClusterIP",
+            "selector": dict(labels),
+            "ports": [{"name": port_name, "port": port, "targetPort": port_name} for port_name, port in ports],
+        },
+        opts=opts,
+    )
+
+
+def service_host(service: k8s.core.v1.Service) -> pulumi.Output[str]:
+    """The Service's cluster DNS name."""
+    return pulumi.Output.concat(service.metadata.name, ".", service.metadata.namespace, ".svc.cluster.local")
+
+
+def keda_scaled_deployment(resource_name: str, name: str, namespace: pulumi.Input[str], labels: Mapping[str, str],
+                           template: dict, opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
+    """A Deployment whose replicas KEDA owns.
+
+    No `replicas`: KEDA's HPA owns the field (0..max), so server-side apply
+    never fights it. KEDA scales the Deployment to zero right after creation;
+    awaiting a ready pod would wait for a node nobody needs yet.
+    """
+    return k8s.apps.v1.Deployment(
+        resource_name,
+        metadata=metadata(name, namespace, labels, {"pulumi.com/skipAwait": "true"}),
+        spec={"selector": {"matchLabels": dict(labels)}, "template": template},
+        opts=opts,
+    )
+
+
+def pod_disruption_budget(resource_name: str, name: str, namespace: pulumi.Input[str], labels: Mapping[str, str],
+                          opts: pulumi.ResourceOptions, *, min_available: int | None = None,
+                          ) -> k8s.policy.v1.PodDisruptionBudget:
+    """At most one pod of `labels` evicted at a time (or at least `min_available` kept)."""
+    budget = {"maxUnavailable": 1} if min_available is None else {"minAvailable": min_available}
+    return k8s.policy.v1.PodDisruptionBudget(
+        resource_name,
+        metadata=metadata(name, namespace, labels),
+        spec={**budget, "selector": {"matchLabels": dict(labels)}},
+        opts=opts,
+    )
