@@ -7,6 +7,8 @@ workloads need (node labels per pool, GPU taints, the storage class).
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -56,6 +58,18 @@ class ClusterInfo:
     # StorageClass for persistent volumes; None uses the cluster's default
     # (GKE has one; EKS clusters since 1.30 mark none as default).
     storage_class: pulumi.Input[str] | None = None
+
+
+@dataclass(frozen=True)
+class RegistryLogin:
+    """Where a family's registry takes the kiosk's images, and a push login."""
+
+    # Registry host to log in to (e.g. us-central1-docker.pkg.dev).
+    address: pulumi.Input[str]
+    # Where images go (e.g. us-central1-docker.pkg.dev/proj/kiosk); each image is <repository_url>/<name>.
+    repository_url: pulumi.Input[str]
+    username: pulumi.Input[str]
+    password: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
@@ -124,3 +138,34 @@ class WorkloadServiceAccounts:
     consumers: pulumi.Output[str]
     frontend: pulumi.Output[str]
     tf_serving: pulumi.Output[str]
+
+
+def opens_to_everyone(cidr: str) -> bool:
+    """True for 0.0.0.0/0 and ::/0 (however written)."""
+    return ipaddress.ip_network(cidr, strict=False).prefixlen == 0
+
+
+def exec_kubeconfig(cluster_name: str, server: str, ca: str | None, exec_config: Mapping) -> str:
+    """A kubeconfig whose user runs a credential plugin (no static token in the state).
+
+    `exec_config` is the plugin's command, args and hints; the API version and
+    non-interactive mode are the same for every cloud.
+    """
+    cluster: dict = {"server": server}
+    if ca:
+        cluster["certificate-authority-data"] = ca
+    return json.dumps({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster_name, "cluster": cluster}],
+        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+        "current-context": cluster_name,
+        "users": [{
+            "name": cluster_name,
+            "user": {"exec": {
+                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                **exec_config,
+                "interactiveMode": "Never",
+            }},
+        }],
+    })

@@ -32,10 +32,7 @@ keda_namespace = KioskNamespace("keda-ns", KioskNamespaceArgs(provider=cluster.p
 accounts = platform.service_accounts(namespace.name)
 
 images = ContainerImages("kiosk-build", ContainerImagesArgs(
-    registry_address=platform.registry.address,
-    repository_url=platform.registry.repository_url,
-    username=platform.registry.username,
-    password=platform.registry.password,
+    registry=platform.registry,
     # Build context = repository root, relative so state is machine-independent.
     context=os.path.relpath(ROOT, os.getcwd()),
     tag=cfg.image_tag,

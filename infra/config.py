@@ -9,11 +9,12 @@ in the schema and become None here, explicitly.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+
+from components.shapes import opens_to_everyone
 
 CLOUDS = ("gcp", "aws")
 REDIS_MODES = ("in-cluster", "memorystore")
@@ -42,33 +43,19 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
-class GkeSettings:
-    """Cluster, network and node pools of the GCP family."""
+class NodePoolSettings:
+    """What both families size alike: who reaches the control plane, and the
+    system, consumer CPU and GPU node pools (GKE) or node groups (EKS)."""
 
-    project: str
-    region: str
-    location: str
-    release_channel: str
     master_authorized_cidrs: tuple[str, ...]
-    dns_endpoint: bool
-    subnet_cidr: str
-    pods_cidr: str
-    services_cidr: str
-    master_cidr: str
-    system_machine_type: str
     system_node_count: int
-    cpu_machine_type: str
     cpu_max_nodes: int
     cpu_spot: bool
-    gpu_machine_type: str
     gpu_type: str
     gpus_per_node: int
     max_gpus: int
     gpu_spot: bool
-    gpu_driver_version: str
     gpu_zones: tuple[str, ...]
-    memorystore_tier: str
-    memorystore_memory_gb: int
 
     @property
     def gpu_max_nodes(self) -> int:
@@ -77,26 +64,38 @@ class GkeSettings:
 
 
 @dataclass(frozen=True)
-class EksSettings:
+class GkeSettings(NodePoolSettings):
+    """Cluster, network and node pools of the GCP family."""
+
+    project: str
+    region: str
+    location: str
+    release_channel: str
+    dns_endpoint: bool
+    subnet_cidr: str
+    pods_cidr: str
+    services_cidr: str
+    master_cidr: str
+    system_machine_type: str
+    cpu_machine_type: str
+    gpu_machine_type: str
+    gpu_driver_version: str
+    memorystore_tier: str
+    memorystore_memory_gb: int
+
+
+@dataclass(frozen=True)
+class EksSettings(NodePoolSettings):
     """VPC, cluster, node groups and add-ons of the AWS family."""
 
     region: str
     availability_zones: tuple[str, ...]
     vpc_cidr: str
     nat_gateway_per_zone: bool
-    public_access_cidrs: tuple[str, ...]
     cluster_admin_principals: tuple[str, ...]
     system_instance_type: str
-    system_node_count: int
     cpu_instance_types: tuple[str, ...]
-    cpu_max_nodes: int
-    cpu_spot: bool
     gpu_instance_type: str
-    gpu_type: str
-    gpus_per_node: int
-    max_gpus: int
-    gpu_spot: bool
-    gpu_zones: tuple[str, ...]
     route53_zone_id: str | None
     cluster_autoscaler_chart_version: str
     cluster_autoscaler_image_tag: str
@@ -104,11 +103,6 @@ class EksSettings:
     load_balancer_controller_chart_version: str
     model_sync_image: str
     model_sync_interval_seconds: int
-
-    @property
-    def gpu_max_nodes(self) -> int:
-        """Whole GPU nodes that fit under max_gpus."""
-        return self.max_gpus // self.gpus_per_node
 
 
 @dataclass(frozen=True)
@@ -158,13 +152,17 @@ class KioskConfig:
         _validate(self)
 
     @property
+    def pools(self) -> NodePoolSettings:
+        """The node pool settings of the stack's cloud."""
+        pools = self.gke if self.gke is not None else self.eks
+        if pools is None:
+            raise ValueError(f"cloud {self.cloud!r} has no node pool settings")
+        return pools
+
+    @property
     def max_gpus(self) -> int:
         """GPU ceiling of the stack, whatever the cloud."""
-        if self.gke is not None:
-            return self.gke.max_gpus
-        if self.eks is not None:
-            return self.eks.max_gpus
-        raise ValueError(f"cloud {self.cloud!r} has no GPU settings yet")
+        return self.pools.max_gpus
 
     @property
     def tf_serving_max_replicas(self) -> int:
@@ -193,24 +191,28 @@ def _validate(cfg: KioskConfig) -> None:
     ):
         if value < 1:
             raise ValueError(f"kiosk:{key} must be at least 1, got {value}")
-    gke = cfg.gke
-    if gke is not None:
-        if gke.max_gpus < gke.gpus_per_node or gke.max_gpus % gke.gpus_per_node:
-            raise ValueError(
-                f"kiosk:maxGpus ({gke.max_gpus}) must be a positive multiple of "
-                f"kiosk:gpusPerNode ({gke.gpus_per_node})"
-            )
-        if cfg.gpus_per_replica > gke.gpus_per_node:
-            raise ValueError("kiosk:gpusPerReplica cannot exceed kiosk:gpusPerNode")
-        for cidr in gke.master_authorized_cidrs:
-            if ipaddress.ip_network(cidr, strict=False).prefixlen == 0:
-                raise ValueError(f"kiosk:masterAuthorizedCidrs must never open the control plane to {cidr}")
-        if not gke.dns_endpoint and not gke.master_authorized_cidrs:
+    if cfg.gke is not None:
+        _validate_pools(cfg, cfg.gke)
+        if not cfg.gke.dns_endpoint and not cfg.gke.master_authorized_cidrs:
             raise ValueError(
                 "with kiosk:dnsEndpoint false, kiosk:masterAuthorizedCidrs must list the networks that run pulumi"
             )
     if cfg.eks is not None:
+        _validate_pools(cfg, cfg.eks)
         _validate_eks(cfg, cfg.eks)
+
+
+def _validate_pools(cfg: KioskConfig, pools: NodePoolSettings) -> None:
+    if pools.max_gpus < pools.gpus_per_node or pools.max_gpus % pools.gpus_per_node:
+        raise ValueError(
+            f"kiosk:maxGpus ({pools.max_gpus}) must be a positive multiple of "
+            f"kiosk:gpusPerNode ({pools.gpus_per_node})"
+        )
+    if cfg.gpus_per_replica > pools.gpus_per_node:
+        raise ValueError("kiosk:gpusPerReplica cannot exceed kiosk:gpusPerNode")
+    for cidr in pools.master_authorized_cidrs:
+        if opens_to_everyone(cidr):
+            raise ValueError(f"kiosk:masterAuthorizedCidrs must never open the control plane to {cidr}")
 
 
 def _validate_eks(cfg: KioskConfig, eks: EksSettings) -> None:
@@ -222,15 +224,6 @@ def _validate_eks(cfg: KioskConfig, eks: EksSettings) -> None:
     stray = [z for z in eks.gpu_zones if z not in eks.availability_zones]
     if stray:
         raise ValueError(f"kiosk:gpuZones {stray} are not among kiosk:availabilityZones")
-    if eks.max_gpus < eks.gpus_per_node or eks.max_gpus % eks.gpus_per_node:
-        raise ValueError(
-            f"kiosk:maxGpus ({eks.max_gpus}) must be a positive multiple of kiosk:gpusPerNode ({eks.gpus_per_node})"
-        )
-    if cfg.gpus_per_replica > eks.gpus_per_node:
-        raise ValueError("kiosk:gpusPerReplica cannot exceed kiosk:gpusPerNode")
-    for cidr in eks.public_access_cidrs:
-        if ipaddress.ip_network(cidr, strict=False).prefixlen == 0:
-            raise ValueError(f"kiosk:masterAuthorizedCidrs must never open the control plane to {cidr}")
     if not eks.cpu_instance_types:
         raise ValueError("kiosk:cpuInstanceTypes needs at least one instance type")
     if cfg.redis_mode != "in-cluster":
@@ -263,34 +256,41 @@ def _optional(text: str) -> str | None:
     return text if text != "" else None
 
 
+def _pool_settings(cfg: pulumi.Config) -> dict[str, Any]:
+    """The NodePoolSettings fields, read the same way for both families."""
+    return {
+        "master_authorized_cidrs": _strings(cfg, "masterAuthorizedCidrs"),
+        "system_node_count": cfg.require_int("systemNodeCount"),
+        "cpu_max_nodes": cfg.require_int("cpuMaxNodes"),
+        "cpu_spot": cfg.require_bool("cpuSpot"),
+        "gpu_type": cfg.require("gpuType"),
+        "gpus_per_node": cfg.require_int("gpusPerNode"),
+        "max_gpus": cfg.require_int("maxGpus"),
+        "gpu_spot": cfg.require_bool("gpuSpot"),
+        "gpu_zones": _strings(cfg, "gpuZones"),
+    }
+
+
 def _gke_settings(cfg: pulumi.Config) -> GkeSettings:
     gcp = pulumi.Config("gcp")
     region = gcp.require("region")
     zone = _optional(cfg.require("clusterLocation"))
     location = region if zone is None else zone
     return GkeSettings(
+        **_pool_settings(cfg),
         project=gcp.require("project"),
         region=region,
         location=location,
         release_channel=cfg.require("releaseChannel"),
-        master_authorized_cidrs=_strings(cfg, "masterAuthorizedCidrs"),
         dns_endpoint=cfg.require_bool("dnsEndpoint"),
         subnet_cidr=cfg.require("subnetCidr"),
         pods_cidr=cfg.require("podsCidr"),
         services_cidr=cfg.require("servicesCidr"),
         master_cidr=cfg.require("masterCidr"),
         system_machine_type=cfg.require("systemMachineType"),
-        system_node_count=cfg.require_int("systemNodeCount"),
         cpu_machine_type=cfg.require("cpuMachineType"),
-        cpu_max_nodes=cfg.require_int("cpuMaxNodes"),
-        cpu_spot=cfg.require_bool("cpuSpot"),
         gpu_machine_type=cfg.require("gpuMachineType"),
-        gpu_type=cfg.require("gpuType"),
-        gpus_per_node=cfg.require_int("gpusPerNode"),
-        max_gpus=cfg.require_int("maxGpus"),
-        gpu_spot=cfg.require_bool("gpuSpot"),
         gpu_driver_version=cfg.require("gpuDriverVersion"),
-        gpu_zones=_strings(cfg, "gpuZones"),
         memorystore_tier=cfg.require("memorystoreTier"),
         memorystore_memory_gb=cfg.require_int("memorystoreMemoryGb"),
     )
@@ -298,23 +298,15 @@ def _gke_settings(cfg: pulumi.Config) -> GkeSettings:
 
 def _eks_settings(cfg: pulumi.Config) -> EksSettings:
     return EksSettings(
+        **_pool_settings(cfg),
         region=pulumi.Config("aws").require("region"),
         availability_zones=_strings(cfg, "availabilityZones"),
         vpc_cidr=cfg.require("vpcCidr"),
         nat_gateway_per_zone=cfg.require_bool("natGatewayPerZone"),
-        public_access_cidrs=_strings(cfg, "masterAuthorizedCidrs"),
         cluster_admin_principals=_strings(cfg, "clusterAdminPrincipals"),
         system_instance_type=cfg.require("systemInstanceType"),
-        system_node_count=cfg.require_int("systemNodeCount"),
         cpu_instance_types=_strings(cfg, "cpuInstanceTypes"),
-        cpu_max_nodes=cfg.require_int("cpuMaxNodes"),
-        cpu_spot=cfg.require_bool("cpuSpot"),
         gpu_instance_type=cfg.require("gpuInstanceType"),
-        gpu_type=cfg.require("gpuType"),
-        gpus_per_node=cfg.require_int("gpusPerNode"),
-        max_gpus=cfg.require_int("maxGpus"),
-        gpu_spot=cfg.require_bool("gpuSpot"),
-        gpu_zones=_strings(cfg, "gpuZones"),
         route53_zone_id=_optional(cfg.require("route53ZoneId")),
         cluster_autoscaler_chart_version=cfg.require("clusterAutoscalerChartVersion"),
         cluster_autoscaler_image_tag=cfg.require("clusterAutoscalerImageTag"),

@@ -35,16 +35,8 @@ from components.gcp.workload_identity import GkeWorkloadIdentity, GkeWorkloadIde
 from components.k8s.frontend import HEALTH_PATH
 from components.k8s.images import IMAGES
 from components.k8s.tf_serving import ModelSync
-from components.shapes import ClusterInfo, RedisEndpoint, WorkloadServiceAccounts
+from components.shapes import ClusterInfo, RedisEndpoint, RegistryLogin, WorkloadServiceAccounts
 from infra.config import KioskConfig
-
-
-@dataclass(frozen=True)
-class RegistryLogin:
-    address: pulumi.Input[str]
-    repository_url: pulumi.Output[str]
-    username: pulumi.Input[str]
-    password: pulumi.Output[str]
 
 
 @dataclass(frozen=True)
@@ -174,12 +166,7 @@ def gcp_platform(cfg: KioskConfig) -> Platform:
         storage_url=bucket.url,
         models_uri=bucket.models_uri,
         model_sync=None,
-        registry=RegistryLogin(
-            address=registry.address,
-            repository_url=registry.repository_url,
-            username=registry.username,
-            password=registry.password,
-        ),
+        registry=registry.login,
         portal_url=portal.url,
         portal_host=portal.host,
         ingress_class_name=None,
@@ -209,7 +196,7 @@ def aws_platform(cfg: KioskConfig) -> Platform:
         region=eks.region,
         subnet_ids_by_zone={zone: subnet.id for zone, subnet in network.private_subnet_by_zone.items()},
         kubernetes_version=cfg.kubernetes_version,
-        public_access_cidrs=eks.public_access_cidrs,
+        public_access_cidrs=eks.master_authorized_cidrs,
         admin_principals=eks.cluster_admin_principals,
         deletion_protection=cfg.deletion_protection,
         system_group=SystemGroupSpec(instance_type=eks.system_instance_type, node_count=eks.system_node_count),
@@ -288,12 +275,7 @@ def aws_platform(cfg: KioskConfig) -> Platform:
         storage_url=bucket.url,
         models_uri=model_sync.local_dir,
         model_sync=model_sync,
-        registry=RegistryLogin(
-            address=registry.address,
-            repository_url=registry.repository_url,
-            username=registry.username,
-            password=registry.password,
-        ),
+        registry=registry.login,
         portal_url=portal.url,
         portal_host=portal.host,
         ingress_class_name=load_balancers.ingress_class,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -15,7 +14,7 @@ import pulumi_kubernetes as k8s
 from components.aws.node_group import ManagedNodeGroup, ManagedNodeGroupArgs, NodeGroupSpec
 from components.aws.pod_identity import PodIdentityRole, PodIdentityRoleArgs
 from components.aws.policies import assume_role_trust
-from components.shapes import GPU_RESOURCE, ClusterInfo, Taint
+from components.shapes import GPU_RESOURCE, ClusterInfo, Taint, exec_kubeconfig, opens_to_everyone
 
 POOL_LABEL = "kiosk.dev/pool"
 GPU_TAINT = Taint(key="nvidia.com/gpu", value="present", effect="NoSchedule")
@@ -91,7 +90,7 @@ def _validate(name: str, args: EksClusterArgs) -> None:
     if len(args.subnet_ids_by_zone) < 2:
         raise ValueError(f"EksCluster {name}: EKS needs subnets in at least two availability zones")
     for cidr in args.public_access_cidrs:
-        if ipaddress.ip_network(cidr, strict=False).prefixlen == 0:
+        if opens_to_everyone(cidr):
             raise ValueError(f"EksCluster {name}: public access from {cidr} would open the control plane")
     for principal in args.admin_principals:
         if not IAM_PRINCIPAL.match(principal):
@@ -108,24 +107,24 @@ def _validate(name: str, args: EksClusterArgs) -> None:
 
 
 def kubeconfig(cluster_name: str, server: str, ca: str, region: str) -> str:
-    """A kubeconfig that authenticates with `aws eks get-token` (no static token in state)."""
-    return json.dumps({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": cluster_name, "cluster": {"server": server, "certificate-authority-data": ca}}],
-        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-        "current-context": cluster_name,
-        "users": [{
-            "name": cluster_name,
-            "user": {"exec": {
-                "apiVersion": "client.authentication.k8s.io/v1beta1",
-                "command": "aws",
-                "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"],
-                "installHint": "Install the AWS CLI: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html",
-                "interactiveMode": "Never",
-            }},
-        }],
+    """A kubeconfig that authenticates with `aws eks get-token`."""
+    return exec_kubeconfig(cluster_name, server, ca, {
+        "command": "aws",
+        "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"],
+        "installHint": "Install the AWS CLI: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html",
     })
+
+
+def _service_role(name: str, service: str, policy_arns: Sequence[str], parent: pulumi.Resource,
+                  ) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+    """A role an AWS service assumes, with AWS-managed policies attached."""
+    child = pulumi.ResourceOptions(parent=parent)
+    role = aws.iam.Role(name, assume_role_policy=assume_role_trust(service), opts=child)
+    attachments = [
+        aws.iam.RolePolicyAttachment(f"{name}-{arn.rsplit('/', 1)[-1]}", role=role.name, policy_arn=arn, opts=child)
+        for arn in policy_arns
+    ]
+    return role, attachments
 
 
 class EksCluster(pulumi.ComponentResource):
@@ -144,13 +143,7 @@ class EksCluster(pulumi.ComponentResource):
         super().__init__("kiosk:aws:EksCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        cluster_role = aws.iam.Role(f"{name}-cluster", assume_role_policy=assume_role_trust("eks.amazonaws.com"),
-                                    opts=child)
-        attachments = [
-            aws.iam.RolePolicyAttachment(f"{name}-cluster-{arn.rsplit('/', 1)[-1]}", role=cluster_role.name,
-                                         policy_arn=arn, opts=child)
-            for arn in CLUSTER_POLICIES
-        ]
+        cluster_role, attachments = _service_role(f"{name}-cluster", "eks.amazonaws.com", CLUSTER_POLICIES, self)
         subnet_ids = list(args.subnet_ids_by_zone.values())
         self.cluster = aws.eks.Cluster(
             name,
@@ -187,13 +180,7 @@ class EksCluster(pulumi.ComponentResource):
                 opts=child,
             )
 
-        node_role = aws.iam.Role(f"{name}-nodes", assume_role_policy=assume_role_trust("ec2.amazonaws.com"),
-                                 opts=child)
-        node_attachments = [
-            aws.iam.RolePolicyAttachment(f"{name}-nodes-{arn.rsplit('/', 1)[-1]}", role=node_role.name,
-                                         policy_arn=arn, opts=child)
-            for arn in NODE_POLICIES
-        ]
+        node_role, node_attachments = _service_role(f"{name}-nodes", "ec2.amazonaws.com", NODE_POLICIES, self)
         group_opts = pulumi.ResourceOptions(parent=self, depends_on=node_attachments)
 
         def group(pool: str, subnets: Sequence[pulumi.Input[str]], spec: NodeGroupSpec) -> ManagedNodeGroup:

@@ -68,13 +68,17 @@ class Vpc(pulumi.ComponentResource):
             opts=child,
         )
         gateway = aws.ec2.InternetGateway(name, vpc_id=self.vpc.id, tags={"Name": name}, opts=child)
-        public_routes = aws.ec2.RouteTable(
-            f"{name}-public",
-            vpc_id=self.vpc.id,
-            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=gateway.id)],
-            tags={"Name": f"{name}-public"},
-            opts=child,
-        )
+
+        def default_route(table: str, **target: pulumi.Input[str]) -> aws.ec2.RouteTable:
+            return aws.ec2.RouteTable(
+                table,
+                vpc_id=self.vpc.id,
+                routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", **target)],
+                tags={"Name": table},
+                opts=child,
+            )
+
+        public_routes = default_route(f"{name}-public", gateway_id=gateway.id)
         self.public_subnets: list[aws.ec2.Subnet] = []
         self.private_subnets: list[aws.ec2.Subnet] = []
         self.private_subnet_by_zone: dict[str, aws.ec2.Subnet] = {}
@@ -115,14 +119,8 @@ class Vpc(pulumi.ComponentResource):
                 tags={"Name": f"{name}-private-{zone}", INTERNAL_ELB_TAG: "1"},
                 opts=child,
             )
-            # Private nodes reach ECR, S3, Docker Hub and the EKS API through NAT.
-            routes = aws.ec2.RouteTable(
-                f"{name}-private-{zone}",
-                vpc_id=self.vpc.id,
-                routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)],
-                tags={"Name": f"{name}-private-{zone}"},
-                opts=child,
-            )
+            # Private nodes reach ECR, Docker Hub and the EKS API through NAT.
+            routes = default_route(f"{name}-private-{zone}", nat_gateway_id=nat.id)
             aws.ec2.RouteTableAssociation(
                 f"{name}-private-{zone}", subnet_id=private.id, route_table_id=routes.id, opts=child,
             )

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.shapes import RegistryLogin
+
 NAMESPACE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 
 
@@ -87,4 +89,5 @@ class EcrRegistry(pulumi.ComponentResource):
         self.address: pulumi.Output[str] = token.proxy_endpoint.apply(lambda e: e.removeprefix("https://"))
         self.username: pulumi.Output[str] = token.user_name
         self.password: pulumi.Output[str] = pulumi.Output.secret(token.password)
+        self.login = RegistryLogin(self.address, self.repository_url, self.username, self.password)
         self.register_outputs({"address": self.address, "repositoryUrl": self.repository_url})

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -11,7 +9,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from components.shapes import ClusterInfo, Taint
+from components.shapes import ClusterInfo, Taint, exec_kubeconfig, opens_to_everyone
 
 POOL_LABEL = "kiosk.dev/pool"
 GPU_TAINT = Taint(key="nvidia.com/gpu", value="present", effect="NoSchedule")
@@ -80,7 +78,7 @@ def _validate(name: str, args: GkeClusterArgs) -> None:
     if args.gpu_pool.driver_version not in GPU_DRIVER_VERSIONS:
         raise ValueError(f"GkeCluster {name}: gpu driver_version must be one of {GPU_DRIVER_VERSIONS}")
     for cidr in args.master_authorized_cidrs:
-        if ipaddress.ip_network(cidr, strict=False).prefixlen == 0:
+        if opens_to_everyone(cidr):
             raise ValueError(f"GkeCluster {name}: master authorized network {cidr} would open the control plane")
     if not args.dns_endpoint and not args.master_authorized_cidrs:
         raise ValueError(f"GkeCluster {name}: without the DNS endpoint, list master_authorized_cidrs")
@@ -95,26 +93,11 @@ def _validate(name: str, args: GkeClusterArgs) -> None:
 
 
 def _kubeconfig(cluster_name: str, server: str, ca: str | None) -> str:
-    """A kubeconfig that authenticates with gke-gcloud-auth-plugin (no static token in state)."""
-    cluster: dict = {"server": server}
-    if ca:
-        cluster["certificate-authority-data"] = ca
-    return json.dumps({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": cluster_name, "cluster": cluster}],
-        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-        "current-context": cluster_name,
-        "users": [{
-            "name": cluster_name,
-            "user": {"exec": {
-                "apiVersion": "client.authentication.k8s.io/v1beta1",
-                "command": "gke-gcloud-auth-plugin",
-                "installHint": "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin",
-                "provideClusterInfo": True,
-                "interactiveMode": "Never",
-            }},
-        }],
+    """A kubeconfig that authenticates with gke-gcloud-auth-plugin."""
+    return exec_kubeconfig(cluster_name, server, ca, {
+        "command": "gke-gcloud-auth-plugin",
+        "installHint": "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin",
+        "provideClusterInfo": True,
     })
 
 

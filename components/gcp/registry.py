@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from components.shapes import RegistryLogin
+
 REPOSITORY_ID = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$")
 
 
@@ -79,4 +81,5 @@ class ArtifactRegistry(pulumi.ComponentResource):
         )
         self.username = "oauth2accesstoken"
         self.password = pulumi.Output.secret(gcp.organizations.get_client_config_output().access_token)
+        self.login = RegistryLogin(self.address, self.repository_url, self.username, self.password)
         self.register_outputs({"address": self.address, "repositoryUrl": self.repository_url})

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_docker_build as docker_build
 
+from components.shapes import RegistryLogin
+
 # Image name -> Dockerfile, relative to the build context (the repo root).
 IMAGES = {
     "kiosk-consumers": "consumers/Dockerfile",
@@ -17,12 +19,8 @@ IMAGES = {
 
 @dataclass(frozen=True)
 class ContainerImagesArgs:
-    # Registry host to log in to (e.g. us-central1-docker.pkg.dev).
-    registry_address: pulumi.Input[str]
-    # Where images go (e.g. us-central1-docker.pkg.dev/proj/kiosk).
-    repository_url: pulumi.Input[str]
-    username: pulumi.Input[str]
-    password: pulumi.Input[str]
+    # The registry the stack's family made, with a push login.
+    registry: RegistryLogin
     # Build context, relative to the program's working directory.
     context: str
     tag: str = "latest"
@@ -45,12 +43,11 @@ class ContainerImages(pulumi.ComponentResource):
             if platform not in valid:
                 raise ValueError(f"ContainerImages {name}: unknown platform {platform!r}")
         super().__init__("kiosk:k8s:ContainerImages", name, None, opts)
-        registry = docker_build.RegistryArgs(
-            address=args.registry_address, username=args.username, password=args.password,
-        )
+        login = args.registry
+        registry = docker_build.RegistryArgs(address=login.address, username=login.username, password=login.password)
         self.images: dict[str, docker_build.Image] = {}
         for image_name, dockerfile in IMAGES.items():
-            repo = pulumi.Output.concat(args.repository_url, "/", image_name)
+            repo = pulumi.Output.concat(login.repository_url, "/", image_name)
             cache_ref = pulumi.Output.concat(repo, ":buildcache")
             self.images[image_name] = docker_build.Image(
                 f"{name}-{image_name}",

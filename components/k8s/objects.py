@@ -69,3 +69,31 @@ def pod_disruption_budget(resource_name: str, name: str, namespace: pulumi.Input
         spec={**budget, "selector": {"matchLabels": dict(labels)}},
         opts=opts,
     )
+
+
+def namespace_selector(namespace: pulumi.Input[str]) -> dict:
+    """A NetworkPolicy peer selector for a namespace, by its automatic name label."""
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
+
+
+def ingress_only_from(resource_name: str, name: str, namespace: pulumi.Input[str], labels: Mapping[str, str],
+                      rules: Sequence[tuple[Sequence[dict], Sequence[int]]],
+                      opts: pulumi.ResourceOptions) -> k8s.networking.v1.NetworkPolicy:
+    """A NetworkPolicy admitting to the pods of `labels` only the (peers, TCP ports) listed.
+
+    A rule without peers is left out rather than sent as an empty `from`,
+    which would admit every pod.
+    """
+    return k8s.networking.v1.NetworkPolicy(
+        resource_name,
+        metadata=metadata(name, namespace, labels),
+        spec={
+            "podSelector": {"matchLabels": dict(labels)},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {"from": list(peers), "ports": [{"protocol": "TCP", "port": port} for port in ports]}
+                for peers, ports in rules if peers
+            ],
+        },
+        opts=opts,
+    )

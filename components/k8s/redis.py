@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.k8s.objects import cluster_ip_service, metadata, pod_disruption_budget, service_host
+from components.k8s.objects import (
+    cluster_ip_service,
+    ingress_only_from,
+    metadata,
+    namespace_selector,
+    pod_disruption_budget,
+    service_host,
+)
 from components.shapes import (
     REDIS_CLIENT_LABEL,
     RESTRICTED_CONTAINER,
@@ -121,20 +128,8 @@ class RedisServer(pulumi.ComponentResource):
         )
         peers: list[dict] = [{"podSelector": {"matchLabels": REDIS_CLIENT_LABEL}}]
         for peer in args.extra_peers:
-            peers.append({
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": peer.namespace}},
-                "podSelector": {"matchLabels": dict(peer.pod_labels)},
-            })
-        k8s.networking.v1.NetworkPolicy(
-            name,
-            metadata=metadata("redis", args.namespace, labels),
-            spec={
-                "podSelector": {"matchLabels": labels},
-                "policyTypes": ["Ingress"],
-                "ingress": [{"from": peers, "ports": [{"protocol": "TCP", "port": PORT}]}],
-            },
-            opts=child,
-        )
+            peers.append({**namespace_selector(peer.namespace), "podSelector": {"matchLabels": dict(peer.pod_labels)}})
+        ingress_only_from(name, "redis", args.namespace, labels, [(peers, [PORT])], child)
         # A single Redis must not be evicted by the cluster autoscaler while
         # jobs run; node upgrades still proceed (GKE waits up to an hour).
         pod_disruption_budget(name, "redis", args.namespace, labels, child, min_available=1)

@@ -12,8 +12,10 @@ from components.k8s.keda import StreamTrigger, scaled_object, scaled_object_spec
 from components.k8s.objects import (
     cluster_ip_service,
     http_get,
+    ingress_only_from,
     keda_scaled_deployment,
     metadata,
+    namespace_selector,
     pod_disruption_budget,
     service_host,
 )
@@ -299,27 +301,11 @@ class TfServing(pulumi.ComponentResource):
             child,
             keda=args.keda,
         )
-        metrics_peers = [
-            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
-            for ns in args.metrics_namespaces
-        ]
-        k8s.networking.v1.NetworkPolicy(
-            name,
-            metadata=metadata("tf-serving", args.namespace, labels),
-            spec={
-                "podSelector": {"matchLabels": labels},
-                "policyTypes": ["Ingress"],
-                "ingress": [
-                    {
-                        "from": [{"podSelector": {"matchLabels": MODEL_CLIENT_LABEL}}],
-                        "ports": [{"protocol": "TCP", "port": GRPC_PORT}, {"protocol": "TCP", "port": REST_PORT}],
-                    },
-                    *([{"from": metrics_peers, "ports": [{"protocol": "TCP", "port": REST_PORT}]}]
-                      if metrics_peers else []),
-                ],
-            },
-            opts=child,
-        )
+        ingress_only_from(name, "tf-serving", args.namespace, labels, [
+            ([{"podSelector": {"matchLabels": MODEL_CLIENT_LABEL}}], [GRPC_PORT, REST_PORT]),
+            # Metrics scrapers read the REST port only.
+            ([namespace_selector(ns) for ns in args.metrics_namespaces], [REST_PORT]),
+        ], child)
         pod_disruption_budget(name, "tf-serving", args.namespace, labels, child)
         self.address = pulumi.Output.concat(service_host(self.service), ":", str(GRPC_PORT))
         self.register_outputs({"address": self.address})

@@ -2,8 +2,10 @@
 
 import json
 
+import pulumi
 import pytest
 
+from tests.infra.mockrun import Recorder
 from tests.infra.run_stack import merged_config, stack_name
 from tests.infra.stackrun import STACK_FILES, StackRun, run_stacks
 
@@ -39,3 +41,11 @@ def gcp_run(request, stack_results) -> StackRun:
 def aws_run(request, stack_results) -> StackRun:
     return load_run(request.param, stack_results)
 
+
+
+@pytest.fixture
+def mocks() -> Recorder:
+    """Pulumi's mocks for constructing single components; records what they declare."""
+    recorder = Recorder()
+    pulumi.runtime.set_mocks(recorder, project="kiosk", stack="test", preview=False)
+    return recorder

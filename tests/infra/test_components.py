@@ -9,7 +9,6 @@ import pulumi
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 from google.protobuf import wrappers_pb2  # noqa: F401  (registers Int64Value in the default pool)
-from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 from tensorflow_serving.config import model_server_config_pb2
 
@@ -32,46 +31,17 @@ from components.k8s.tf_serving import (
     model_config,
     monitoring_config,
 )
+from components.shapes import RegistryLogin
 from infra.config import ModelSpec
 from infra.platforms import account_id_prefix
-from tests.infra.run_stack import _fake_outputs, _plain
-from tests.infra.stackrun import unsecret, whole_floats_to_ints
-
-
-class Recorder(pulumi.runtime.Mocks):
-    def __init__(self):
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args):
-        self.resources.append(args)
-        return f"{args.name}-id", _fake_outputs(args.typ, args.name, args.inputs)
-
-    def call(self, args):
-        return {"accessToken": "ya29.test"}
-
-    def of_type(self, typ: str) -> list[dict]:
-        return [whole_floats_to_ints(unsecret(_plain(r.inputs))) for r in self.resources if r.typ == typ]
-
-
-@pytest.fixture
-def mocks():
-    recorder = Recorder()
-    pulumi.runtime.set_mocks(recorder, project="kiosk", stack="test", preview=False)
-    return recorder
-
-
-def construct(build):
-    """Run `build` as a Pulumi program and wait for every registration."""
-    _sync_await(run_pulumi_func(build))
-
-
-def k8s_provider():
-    import pulumi_kubernetes as k8s
-
-    return k8s.Provider("k8s", kubeconfig="{}")
-
+from tests.infra.mockrun import construct, k8s_provider
+from tests.infra.run_stack import _plain
+from tests.infra.stackrun import unsecret
 
 # --- argument validation (before anything is registered) ------------------------------
+
+LOGIN = RegistryLogin(address="r", repository_url="r/p", username="u", password="p")
+
 
 @pytest.mark.parametrize("build,match", [
     (lambda: Network("n", NetworkArgs(region="r", pods_cidr="10.10.0.0/16")), "overlaps"),
@@ -90,10 +60,8 @@ def k8s_provider():
     (lambda: KioskNamespace("ns", KioskNamespaceArgs(provider=None, name="Kiosk_NS")), "DNS label"),
     (lambda: Keda("k", KedaArgs(provider=None, namespace="keda", chart_version="2.x")), "exact chart version"),
     (lambda: RedisServer("r", RedisServerArgs(provider=None, namespace="n", image="redis")), "pin the image"),
-    (lambda: ContainerImages("i", ContainerImagesArgs(registry_address="r", repository_url="r/p", username="u",
-                                                      password="p", context=".", tag="a:b")), "invalid tag"),
-    (lambda: ContainerImages("i", ContainerImagesArgs(registry_address="r", repository_url="r/p", username="u",
-                                                      password="p", context=".", platforms=("linux/z80",))),
+    (lambda: ContainerImages("i", ContainerImagesArgs(registry=LOGIN, context=".", tag="a:b")), "invalid tag"),
+    (lambda: ContainerImages("i", ContainerImagesArgs(registry=LOGIN, context=".", platforms=("linux/z80",))),
      "platform"),
     (lambda: ConsumerPool("c", ConsumerPoolArgs(provider=None, namespace="n", service_account_name="s",
                                                 image="i", job_type="Segmentation!", redis_url="u",

@@ -6,7 +6,6 @@ import json
 
 import pulumi
 import pytest
-from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from components.aws.bucket import S3Bucket, S3BucketArgs
@@ -24,46 +23,10 @@ from components.aws.registry import EcrRegistry, EcrRegistryArgs, lifecycle_poli
 from components.k8s.frontend import Frontend, FrontendArgs
 from components.k8s.tf_serving import ModelSync, ServedModel, TfServing, TfServingArgs
 from components.shapes import Taint
-from tests.infra.run_stack import ECR_HOST, _fake_outputs, _plain, fake_invoke
-from tests.infra.stackrun import unsecret, whole_floats_to_ints
+from tests.infra.mockrun import construct, k8s_provider, resolve
+from tests.infra.run_stack import ECR_HOST
 
 ZONES = {"us-east-1a": "subnet-a", "us-east-1b": "subnet-b"}
-
-
-class Recorder(pulumi.runtime.Mocks):
-    def __init__(self):
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args):
-        self.resources.append(args)
-        return f"{args.name}-id", _fake_outputs(args.typ, args.name, args.inputs)
-
-    def call(self, args):
-        return fake_invoke(args.token, dict(args.args))
-
-    def of_type(self, typ: str) -> list[dict]:
-        return [whole_floats_to_ints(unsecret(_plain(r.inputs))) for r in self.resources if r.typ == typ]
-
-
-@pytest.fixture
-def mocks():
-    recorder = Recorder()
-    pulumi.runtime.set_mocks(recorder, project="kiosk", stack="test", preview=False)
-    return recorder
-
-
-def construct(build):
-    _sync_await(run_pulumi_func(build))
-
-
-def k8s_provider():
-    import pulumi_kubernetes as k8s
-
-    return k8s.Provider("k8s", kubeconfig="{}")
-
-
-def resolve(output: pulumi.Output):
-    return _sync_await(output.future())
 
 
 # --- argument validation (before anything is registered) ------------------------------

@@ -10,10 +10,9 @@ import pytest
 from tests.infra.conftest import STACKS
 from tests.infra.run_stack import ECR_HOST, _fake_outputs, asg_name
 from tests.infra.stackrun import StackRun, is_secret, run_stacks
-from tests.infra.test_stacks import env_of, pod_spec, workloads
+from tests.infra.test_stacks import EFFECTS, NODE_GROUP, env_of, pod_spec, workloads
 
 CLUSTER = "aws:eks/cluster:Cluster"
-NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 ASG_TAG = "aws:autoscaling/tag:Tag"
 SUBNET = "aws:ec2/subnet:Subnet"
 BUCKET = "aws:s3/bucket:Bucket"
@@ -23,7 +22,6 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
-EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
 POOL = "kiosk.dev/pool"
 
 
