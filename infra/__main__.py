@@ -103,6 +103,7 @@ for job_type in cfg.job_types:
         cpu=cfg.consumer_cpu,
         memory=cfg.consumer_memory,
         node_selector=cluster.worker_node_labels,
+        extra_env=platform.workload_env,
         keda=keda.release,
     ))
 
@@ -123,6 +124,7 @@ frontend = Frontend("frontend", FrontendArgs(
     ingress_annotations=platform.ingress_annotations,
     service_annotations=platform.service_annotations,
     ingress_controller=platform.ingress_controller,
+    extra_env=platform.workload_env,
 ))
 portal = platform.publish_portal(frontend.address)
 

@@ -71,6 +71,8 @@ class Platform:
     managed_redis: RedisEndpoint | None
     # Binds the workloads' Kubernetes service accounts in a namespace to cloud identities.
     service_accounts: Callable[[pulumi.Input[str]], WorkloadServiceAccounts]
+    # Environment the consumers and the frontend need for the cloud's SDKs.
+    workload_env: Mapping[str, pulumi.Input[str]]
     # Finishes the portal once the frontend's Ingress has an address (the
     # load balancer's IP or name): DNS, the bucket's CORS; returns URL and address.
     publish_portal: Callable[[pulumi.Output[str]], PublishedPortal]
@@ -175,6 +177,7 @@ def gcp_platform(cfg: KioskConfig) -> Platform:
         ingress_controller=None,
         managed_redis=managed_redis,
         service_accounts=service_accounts,
+        workload_env={},
         publish_portal=publish_portal,
     )
 
@@ -284,6 +287,9 @@ def aws_platform(cfg: KioskConfig) -> Platform:
         ingress_controller=load_balancers.release,
         managed_redis=None,
         service_accounts=service_accounts,
+        # Pod Identity, unlike IRSA, sets no region: without one, s3fs would
+        # sign download URLs for us-east-1 whatever the bucket's region.
+        workload_env={"AWS_REGION": eks.region, "AWS_DEFAULT_REGION": eks.region},
         publish_portal=publish_portal,
     )
 

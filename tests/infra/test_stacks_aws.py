@@ -340,6 +340,9 @@ def test_workloads_reach_s3_through_pod_identity(aws_run):
         for container in pod_spec(w)["containers"] + pod_spec(w).get("initContainers", []):
             env = {e["name"] for e in container.get("env", [])}
             assert not env & {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}, f"{w.urn}: no keys in pods"
+        if w.inputs["metadata"]["name"] != "tf-serving":
+            env = env_of(pod_spec(w)["containers"][0])
+            assert env["AWS_REGION"] == run.config["aws:region"], f"{w.urn}: S3 URLs must be signed for the region"
     writes = {name: {r for s in doc["Statement"] if "s3:PutObject" in as_list(s["Action"]) for r in as_list(s["Resource"])}
               for name, doc in seen.items()}
     assert writes["tf-serving"] == set(), "TF-Serving's model copy must not write to the bucket"
