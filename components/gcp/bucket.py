@@ -8,10 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-# Prefixes of the bucket layout (the runtime contract).
-UPLOADS = "uploads/"
-OUTPUT = "output/"
-MODELS = "models/"
+from components.shapes import MODELS, OUTPUT, UPLOADS
 
 
 @dataclass(frozen=True)
