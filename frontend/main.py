@@ -44,17 +44,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: FrontendSettings | None = None) -> FastAPI:
     """The API and portal for `settings` (default: from the environment)."""
     settings = settings or get_settings()
-
-    async def app_settings() -> FrontendSettings:
-        return settings
-
     app = FastAPI(title="Kiosk API", version="1.0",
                   summary="DeepCell Kiosk-compatible image segmentation jobs",
                   openapi_url="/api/swagger.json", docs_url=None, redoc_url=None,
                   redirect_slashes=False, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = ApiMetrics()
-    app.dependency_overrides[get_settings] = app_settings
     add_error_handlers(app)
     app.include_router(api_router)
     app.include_router(site.router)

@@ -1,6 +1,8 @@
 """Dependencies of the routes, as `Annotated` aliases.
 
-All are `async def`: FastAPI runs plain `def` dependencies in a thread pool.
+All are `async def` reading what `create_app` put on `app.state`: FastAPI runs
+plain `def` dependencies in a thread pool, and a dependency override costs a
+signature inspection per request; either would double the cost of a job submission.
 """
 
 from typing import Annotated
@@ -9,14 +11,19 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from frontend.core.config import FrontendSettings, get_settings
+from frontend.core.config import FrontendSettings
 from frontend.core.metrics import ApiMetrics
 from frontend.core.security import token_matches
 from frontend.services.bucket import Bucket
 from frontend.services.catalogue import ModelCatalogue
 from frontend.services.jobs import Jobs
 
-SettingsDep = Annotated[FrontendSettings, Depends(get_settings)]
+
+async def _settings(request: Request) -> FrontendSettings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[FrontendSettings, Depends(_settings)]
 
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <KIOSK_AUTH_TOKEN>`")
 CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]

@@ -6,11 +6,9 @@ from frontend.api.deps import require_token
 from frontend.api.routes import downloads, health, job_hashes, jobs, models, predict, uploads
 from frontend.schemas import Message
 
-protected = APIRouter(dependencies=[Depends(require_token)], responses={401: {"model": Message}})
-for module in (uploads, predict, job_hashes, jobs, models):
-    protected.include_router(module.router)
-
 api_router = APIRouter(prefix="/api")
+for module in (predict, job_hashes, jobs, uploads, models):
+    api_router.include_router(module.router, dependencies=[Depends(require_token)],
+                              responses={401: {"model": Message}})
 api_router.include_router(health.router)
 api_router.include_router(downloads.router)  # signed links or the bearer token: see the route
-api_router.include_router(protected)
