@@ -74,7 +74,8 @@ async def submit(args: argparse.Namespace) -> int:
         if run.succeeded:
             print(f"done    {run.source} -> {run.result or run.fields.get('output_url')}")
         else:
-            print(f"FAILED  {run.source}: {run.problem}")
+            kept = f" (the others: {run.result})" if run.result else ""
+            print(f"FAILED  {run.source}: {run.problem}{kept}")
     failed = sum(not run.succeeded for run in runs)
     print(f"{len(runs)} job(s): {len(runs) - failed} done, {failed} failed")
     return FAILED if failed else OK

@@ -47,12 +47,19 @@ class JobRun:
     result: Path | None = None
 
     @property
+    def failed_images(self) -> list[str]:
+        """The images of a zip job that failed (its result holds the others)."""
+        return [name for name in (self.fields.get("failures") or "").split(",") if name]
+
+    @property
     def succeeded(self) -> bool:
-        return self.status == "done" and self.error is None
+        return self.status == "done" and self.error is None and not self.failed_images
 
     @property
     def problem(self) -> str:
         """Why it failed, in one line."""
+        if self.status == "done" and self.failed_images:
+            return f"{len(self.failed_images)} image(s) failed: {', '.join(self.failed_images)}"
         reason = self.error or self.fields.get("reason") or self.status or "unknown"
         return reason.strip().splitlines()[-1] if reason.strip() else "unknown"
 

@@ -2,9 +2,11 @@
 
 import httpx
 import pytest
+from playwright.sync_api import sync_playwright
 
 from frontend.core.config import FrontendSettings
 from tests.fixtures.servers import free_port
+from tests.frontend.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.frontend.helpers import ApiThread, StandInConsumer, add_model
 
 
@@ -74,3 +76,12 @@ def uploaded(client):
         assert response.status_code == 200, response.text
         return response.json()["uploadedName"]
     return upload
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium, driven by Playwright."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

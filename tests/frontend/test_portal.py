@@ -5,21 +5,13 @@ import zipfile
 
 import pytest
 import tifffile
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from skimage.measure import label
 
-from tests.frontend.browser import CHROMIUM, CHROMIUM_ARGS, drop_file
+from tests.frontend.browser import drop_file
 from tests.frontend.helpers import DISK_CENTRES, nuclei_image, tiff_bytes
 
 TOKEN = "portal-test-token-0123456789"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
