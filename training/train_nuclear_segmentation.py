@@ -21,15 +21,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from consumers.processing.normalize import normalize  # noqa: E402
-from training.synthetic import make_sample  # noqa: E402
-from training.targets import foreground, inner_distance  # noqa: E402
+from training.dataset import make_training_set  # noqa: E402
 
 DEFAULT_OUTPUT = Path("models/NuclearSegmentation/1")
 WIDTHS = (8, 16, 32, 64, 128)  # filters per U-Net level, full resolution first
 SIZE_MULTIPLE = 2 ** (len(WIDTHS) - 1)
 TRAIN_IMAGES = 400
-IMAGE_SHAPE = (256, 256)
 CROP = 128
 BATCH = 8
 OUTPUTS = ("fgbg", "inner_distance")
@@ -57,19 +54,6 @@ def build_model(widths: tuple[int, ...] = WIDTHS) -> keras.Model:
         x = _conv_block(keras.layers.Concatenate()([x, skip]), width)
     heads = {name: keras.layers.Conv2D(1, 1, activation="sigmoid", name=name)(x) for name in OUTPUTS}
     return keras.Model(image, heads, name="nuclear_segmentation")
-
-
-def make_training_set(seed: int, count: int, shape: tuple[int, int] = IMAGE_SHAPE) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` normalised synthetic images (N, H, W, 1) and their targets (N, H, W, 2: foreground, inner distance)."""
-    rng = np.random.default_rng(seed)
-    images = np.empty((count, *shape, 1), np.float32)
-    targets = np.empty((count, *shape, 2), np.float32)
-    for i in range(count):
-        raw, labels = make_sample(rng, shape)
-        images[i] = normalize(raw[..., None])
-        targets[i, ..., 0] = foreground(labels)
-        targets[i, ..., 1] = inner_distance(labels)
-    return images, targets
 
 
 def _augment(seed: tf.Tensor, image: tf.Tensor, target: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
@@ -106,7 +90,9 @@ class _Serving(tf.Module):
         super().__init__()
         self.model = model
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32, name="image")])
+    # autograph=False: nothing to convert, and autograph re-reads this file's
+    # source at export time, which breaks if the file was edited meanwhile
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32, name="image")], autograph=False)
     def serve(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
         outputs = self.model(image, training=False)
         return {name: tf.identity(outputs[name], name=name) for name in OUTPUTS}

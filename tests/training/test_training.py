@@ -4,12 +4,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from training.train_nuclear_segmentation import BATCH, CROP, build_model, export, make_training_set, training_dataset
+from training.dataset import make_training_set
+from training.train_nuclear_segmentation import BATCH, CROP, build_model, export, training_dataset
 
 
 @pytest.fixture(scope="module")
 def small_set():
-    return make_training_set(seed=5, count=3, shape=(160, 160))
+    return make_training_set(seed=5, count=3, shape=(160, 160), workers=1)
+
+
+def test_training_set_is_the_same_with_parallel_workers(small_set):
+    images, targets = make_training_set(seed=5, count=3, shape=(160, 160), workers=2)
+    np.testing.assert_array_equal(images, small_set[0])
+    np.testing.assert_array_equal(targets, small_set[1])
 
 
 def test_training_set_pairs_normalised_images_with_their_targets(small_set):
