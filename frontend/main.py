@@ -22,6 +22,10 @@ from frontend.services.catalogue import ModelCatalogue
 from frontend.services.jobs import Jobs
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
+DESCRIPTION = """Upload images, create segmentation jobs, follow them and download their results.
+
+Errors answer `{"message": ...}`. When the kiosk has a token, send `Authorization: Bearer <token>`
+(the health check, this document and signed download links need none)."""
 
 
 @asynccontextmanager
@@ -45,7 +49,7 @@ def create_app(settings: FrontendSettings | None = None) -> FastAPI:
     """The API and portal for `settings` (default: from the environment)."""
     settings = settings or get_settings()
     app = FastAPI(title="Kiosk API", version="1.0",
-                  summary="DeepCell Kiosk-compatible image segmentation jobs",
+                  summary="DeepCell Kiosk-compatible image segmentation jobs", description=DESCRIPTION,
                   openapi_url="/api/swagger.json", docs_url=None, redoc_url=None,
                   redirect_slashes=False, lifespan=lifespan)
     app.state.settings = settings

@@ -13,7 +13,7 @@ def contract_openapi(app: FastAPI) -> dict:
     """Build (once) the document served at `/api/swagger.json`."""
     if app.openapi_schema is None:
         document = get_openapi(title=app.title, version=app.version, summary=app.summary,
-                               routes=app.routes)
+                               description=app.description, routes=app.routes)
         for path in document["paths"].values():
             for operation in path.values():
                 responses = operation["responses"]

@@ -26,6 +26,8 @@ from frontend.main import create_app
 from tests.fixtures.servers import free_port, wait_until
 
 PROJECT_ROOT = Path(__file__).parents[2]
+KIOSK = str(Path(sys.executable).with_name("kiosk"))
+"""The `kiosk` console script of this virtualenv."""
 DISK_CENTRES = ((16, 16), (16, 48), (48, 30))
 
 

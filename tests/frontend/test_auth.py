@@ -4,9 +4,11 @@ import time
 
 import httpx
 import pytest
+import redis
 from pydantic import ValidationError
 
 from consumers.jobs import JobStatus
+from consumers.jobstore import JobStore
 from frontend.core.config import FrontendSettings
 from frontend.core.security import signed_query
 from tests.frontend.helpers import tiff_bytes
@@ -55,16 +57,13 @@ def test_with_the_token_everything_works(authorized, bucket_dir, redis_url):
 
 
 def test_download_links_are_signed_per_key_and_expire(locked, authorized, bucket_dir, redis_url):
-    import redis as redis_client
-    from consumers.jobstore import JobStore
-
     (bucket_dir / "output" / "j").mkdir(parents=True)
     (bucket_dir / "output" / "j" / "r.zip").write_bytes(b"result")
     (bucket_dir / "output" / "j" / "other.zip").write_bytes(b"other")
     uploaded = authorized.post("/api/upload", files={"file": ("a.tif", tiff_bytes())}).json()
     job = authorized.post("/api/predict", json={"jobType": "segmentation",
                                                 "imageName": uploaded["uploadedName"][8:]}).json()["hash"]
-    store = JobStore(redis_client.Redis.from_url(redis_url, decode_responses=True), ttl_seconds=60)
+    store = JobStore(redis.Redis.from_url(redis_url, decode_responses=True), ttl_seconds=60)
     store.set_status(job, JobStatus.DONE, output_file_name="output/j/r.zip")
     url = authorized.post("/api/redis", json={"hash": job, "key": "output_url"}).json()["value"]
     assert httpx.get(url).content == b"result"

@@ -2,16 +2,14 @@
 
 import json
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.servers import free_port
-from tests.frontend.helpers import ApiProcess, tiff_bytes
+from tests.frontend.helpers import KIOSK, ApiProcess, tiff_bytes
 
-KIOSK = str(Path(sys.executable).with_name("kiosk"))
 TOKEN = "cli-test-token-0123456789abcdef"
 
 

@@ -2,12 +2,13 @@
 
 import time
 
+import httpx
 import pytest
 import redis
 
-from consumers.jobs import READABLE_FIELDS
+from consumers.jobs import READABLE_FIELDS, JobStatus
 from consumers.jobstore import JobStore
-from consumers.jobs import JobStatus
+from tests.fixtures.servers import RedisServer
 from tests.frontend.helpers import tiff_bytes
 
 
@@ -173,3 +174,16 @@ def test_every_readable_field_can_be_read(client, uploaded):
     fields = sorted(READABLE_FIELDS)
     values = client.post("/api/redis", json={"hash": job, "key": fields}).json()["value"]
     assert dict(zip(fields, values))["input_file_name"] == name
+
+
+def test_a_redis_outage_is_503_not_500(api_for, configure):
+    own_redis = RedisServer()
+    api = api_for(configure(redis_url=own_redis.url))
+    own_redis.stop()
+    for path, body in (("/api/status", {"hash": "segmentation:" + "0" * 32}),
+                       ("/api/redis", {"hash": "segmentation:" + "0" * 32, "key": "status"})):
+        response = httpx.post(f"{api.url}{path}", json=body, timeout=30)
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert "unavailable" in response.json()["message"]
+    assert httpx.get(f"{api.url}/api/health-check").status_code == 200

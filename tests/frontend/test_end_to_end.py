@@ -15,8 +15,7 @@ from tests.fixtures.consumers import ConsumerPool
 from tests.fixtures.model_server import TINY_MODEL
 from tests.fixtures.servers import RedisServer, wait_until
 from tests.frontend.browser import drop_file
-from tests.frontend.helpers import ApiProcess, add_model, nuclei_image, tiff_bytes, zip_bytes
-from tests.frontend.test_cli import KIOSK
+from tests.frontend.helpers import KIOSK, ApiProcess, add_model, nuclei_image, tiff_bytes, zip_bytes
 
 
 @pytest.fixture(scope="module")
