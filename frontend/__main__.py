@@ -1,8 +1,10 @@
 """`python -m frontend`: serve the API and portal with uvicorn, using the `KIOSK_*` settings."""
 
 import logging
+import sys
 
 import uvicorn
+from pydantic import ValidationError
 
 from frontend.core.config import get_settings
 from frontend.core.logging import configure_logging
@@ -10,7 +12,12 @@ from frontend.main import create_app
 
 
 def main() -> None:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as invalid:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+                             for e in invalid.errors())
+        sys.exit(f"frontend: invalid KIOSK_* settings: {problems}")
     configure_logging(settings.log_level)
     app = create_app(settings)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False,

@@ -1,12 +1,15 @@
 """Structured logs with request ids, Prometheus metrics, and `python -m frontend` itself."""
 
 import json
+import os
+import subprocess
+import sys
 
 import httpx
 import pytest
 
 from tests.fixtures.servers import wait_until
-from tests.frontend.helpers import ApiProcess, tiff_bytes
+from tests.frontend.helpers import PROJECT_ROOT, ApiProcess, tiff_bytes
 
 
 @pytest.fixture
@@ -63,3 +66,14 @@ def test_metrics_count_requests_by_route(process):
     assert 'kiosk_api_jobs_created_total{job_type="segmentation"} 1.0' in text
     assert f"kiosk_api_upload_bytes_total {float(len(tiff_bytes()))}" in text
     assert 'kiosk_api_request_duration_seconds_bucket{le="0.1",method="POST",route="/api/predict"} 1.0' in text
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"KIOSK_ENVIRONMENT": "cloud", "KIOSK_AUTH_TOKEN": "changethis"}, "KIOSK_AUTH_TOKEN is a placeholder"),
+    ({"KIOSK_PORT": "eighty"}, "port: Input should be a valid integer"),
+])
+def test_bad_settings_stop_the_process_with_a_message(env, message):
+    result = subprocess.run([sys.executable, "-m", "frontend"], cwd=PROJECT_ROOT, capture_output=True,
+                            text=True, timeout=60, env={**os.environ, **env})
+    assert result.returncode == 1
+    assert message in result.stderr and "Traceback" not in result.stderr
