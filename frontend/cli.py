@@ -23,6 +23,7 @@ from frontend.client.report import summarize
 from frontend.client.runner import JobOptions, JobRun, Runner, collect_inputs
 
 OK, FAILED, UNUSABLE = 0, 1, 2
+MAX_CONNECTIONS = 64  # enough to keep a kiosk busy; thousands of jobs share them
 
 
 def _model(text: str) -> tuple[str, str | None]:
@@ -63,7 +64,7 @@ async def submit(args: argparse.Namespace) -> int:
     if not sources:
         print("kiosk: no TIFF, PNG, JPEG or ZIP files found", file=sys.stderr)
         return UNUSABLE
-    async with KioskClient(args.url, args.token, connections=2 * args.concurrency) as client:
+    async with KioskClient(args.url, args.token, connections=min(MAX_CONNECTIONS, 2 * args.concurrency)) as client:
         await client.connect()
         progress = _progress(len(sources), args.quiet)
         runner = Runner(client, _options(args), args.concurrency, download_to=args.output,
@@ -87,7 +88,7 @@ async def benchmark(args: argparse.Namespace) -> int:
         print(f"kiosk: no such file: {args.file}", file=sys.stderr)
         return UNUSABLE
     options = _options(args)
-    async with KioskClient(args.url, args.token, connections=2 * args.concurrency) as client:
+    async with KioskClient(args.url, args.token, connections=min(MAX_CONNECTIONS, 2 * args.concurrency)) as client:
         await client.connect()
         uploaded = await client.upload(args.file)
         progress = _progress(args.jobs, args.quiet)
