@@ -69,6 +69,10 @@ class Frontend(pulumi.ComponentResource):
         labels = {"app.kubernetes.io/name": "frontend", "app.kubernetes.io/part-of": "kiosk"}
 
         plain_env: dict[str, pulumi.Input[str]] = {
+            # The API binds 127.0.0.1 unless told otherwise; in a pod it must listen on
+            # every interface, and `cloud` refuses placeholder secrets at start-up.
+            "KIOSK_HOST": "0.0.0.0",
+            "KIOSK_ENVIRONMENT": "cloud",
             "KIOSK_PORT": str(PORT),
             "KIOSK_REDIS_URL": args.redis_url,
             "KIOSK_STORAGE_URL": args.storage_url,

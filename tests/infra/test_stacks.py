@@ -340,6 +340,13 @@ def test_consumers_grace_period_outlasts_their_shutdown_grace(run):
         assert env["KIOSK_JOB_TYPE"] == job_type, d.urn
 
 
+def test_frontend_listens_on_every_interface_in_cloud_mode(run):
+    spec = pod_spec(run.one("kubernetes:apps/v1:Deployment", "frontend"))
+    env = env_of(spec["containers"][0])
+    assert env["KIOSK_HOST"] == "0.0.0.0" and env["KIOSK_ENVIRONMENT"] == "cloud", run.stack
+    assert "KIOSK_AUTH_TOKEN" in {e["name"] for e in spec["containers"][0]["env"]}, run.stack
+
+
 def test_every_workload_has_a_matching_pdb(run):
     pdbs = run.of_type("kubernetes:policy/v1:PodDisruptionBudget")
     for w in workloads(run):
