@@ -2,9 +2,9 @@
 
 The model predicts a foreground probability and an inner distance scaled per
 nucleus: 1 at its centre, falling to ~0 at its outline, including an outline
-shared with a touching neighbour. So the pixels above one half form one
-separate core per nucleus; a watershed floods from those cores down the
-distance, within the foreground, to give one label per nucleus.
+shared with a touching neighbour. So the pixels above a level well clear of
+zero form one separate core per nucleus; a watershed floods from those cores
+down the distance, within the foreground, to give one label per nucleus.
 """
 
 import numpy as np
@@ -18,7 +18,7 @@ def labels_from_predictions(
     inner_distance: np.ndarray,
     *,
     foreground_threshold: float = 0.5,
-    core_threshold: float = 0.5,
+    core_threshold: float = 0.6,
     smoothing: float = 1.0,
     min_size: int = 12,
 ) -> np.ndarray:
@@ -28,8 +28,11 @@ def labels_from_predictions(
 
     - ``foreground_threshold``: pixels with ``fgbg`` above it belong to a nucleus.
     - ``core_threshold``: connected pixels with inner distance above it seed one
-      nucleus. Lower merges touching nuclei, higher splits irregular ones.
-    - ``smoothing``: Gaussian sigma (px) applied to the inner distance first; 0 disables.
+      nucleus. Lower merges touching nuclei, higher splits irregular ones; 0.6
+      scored best on synthetic validation images (a seed used neither for
+      training nor for the reported held-out figures).
+    - ``smoothing``: Gaussian sigma (px) applied to the inner distance first, so
+      a ridge in an irregular nucleus does not make two cores; 0 disables it.
     - ``min_size``: nuclei with fewer pixels are dropped.
 
     A foreground blob without any core (a faint nucleus the model is unsure
