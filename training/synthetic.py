@@ -5,7 +5,7 @@ of the consumers' end-to-end tests and `make run`; keep its name and signature.
 
 Nuclei are painted one by one, each either on top of or beneath the ones
 already there, so where two overlap the label goes to the nucleus whose
-intensity is visible. The optics (blur), the camera (Poisson shot noise,
+intensity is visible. The optics (blur and glow), the camera (Poisson shot noise,
 Gaussian read noise, offset) and the background are applied afterwards.
 """
 
@@ -150,7 +150,7 @@ def _place_nuclei(rng: np.random.Generator, style: _Style, shape: tuple[int, int
             if not _is_one_piece(visible):
                 continue
 
-        brightness = 10.0 ** -rng.uniform(0.0, style.log_dynamic_range) * (3.0 if mitotic else 1.0)
+        brightness = 10.0 ** -rng.uniform(0.0, style.log_dynamic_range) * (rng.uniform(2.0, 6.0) if mitotic else 1.0)
         profile = 1.0 - rng.uniform(-0.1, 0.3) * rho**2  # domed or slightly rim-bright
         grain = np.clip(1.0 + texture[box] * (2.0 if mitotic else 1.0), 0.2, None)
         labels[box][visible] = len(areas)
@@ -172,6 +172,14 @@ def _background(rng: np.random.Generator, shape: tuple[int, int], level: float) 
     blotches = ndimage.zoom(coarse, (shape[0] / 5, shape[1] / 5), order=3, grid_mode=True, mode="grid-constant")
     field = level * (1.0 + rng.uniform(0.0, 0.8) * ramp + rng.uniform(0.0, 0.3) * blotches)
     return np.clip(field, 0.0, None)
+
+
+def _optics(rng: np.random.Generator, nuclei: np.ndarray, typical_diameter: float) -> np.ndarray:
+    """The microscope's blur: a sharp core plus a faint wide glow (scatter, out-of-focus light) that haloes bright nuclei."""
+    # the blur is fixed in microns, so in pixels it scales with the nuclei too
+    sigma = max(0.3, typical_diameter * rng.uniform(0.02, 0.07))
+    glow = rng.uniform(0.0, 0.15)
+    return (1 - glow) * ndimage.gaussian_filter(nuclei, sigma) + glow * ndimage.gaussian_filter(nuclei, 4 * sigma + 2)
 
 
 def _photons_to_show(dimmest: float, background: float, read_noise: float, snr: float) -> float:
@@ -199,9 +207,7 @@ def make_sample(rng: np.random.Generator, shape: tuple[int, int] = (256, 256)) -
     style = _draw_style(rng)
     labels, nuclei = _place_nuclei(rng, style, shape)
     level = rng.uniform(0.01, 0.4)
-    # the blur (optics) is fixed in microns, so in pixels it scales with the nuclei too
-    blur = max(0.3, style.typical_diameter * rng.uniform(0.02, 0.07))
-    optical = ndimage.gaussian_filter(nuclei, blur) + _background(rng, shape, level)
+    optical = _optics(rng, nuclei, style.typical_diameter) + _background(rng, shape, level)
     read_noise = rng.uniform(0.5, 4.0)  # photons
     dimmest = 10.0**-style.log_dynamic_range
     needed = _photons_to_show(dimmest, 1.5 * level, read_noise, snr=rng.uniform(2.0, 5.0))
