@@ -1,6 +1,6 @@
 """Train NuclearSegmentation on synthetic nuclei and export it as a SavedModel.
 
-    python -m training.train_nuclear_segmentation [--output models/NuclearSegmentation/1] [--seed 0] [--epochs 40]
+    python -m training.train_nuclear_segmentation [--output models/NuclearSegmentation/1] [--seed 0] [--epochs 30]
 
 The model is a compact U-Net (four 2x poolings, so H and W must be multiples
 of 16) mapping one normalised channel to two maps: `fgbg`, the foreground
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="SavedModel directory (version folder)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data, the weights and the augmentation")
-    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--steps-per-epoch", type=int, default=32, help="batches of 8 crops (128 x 128) per epoch")
     args = parser.parse_args(argv)
     # the build machine has two cores; fixed pools also keep runs reproducible
