@@ -65,7 +65,8 @@ class Worker:
                 self._requeue_expired()
                 deliveries = self.queue.claim(self.id, self.services.settings.jobs_per_claim, self.tick)
             except redis.ResponseError as error:
-                if "NOGROUP" not in str(error):
+                # NOGROUP: the group is gone; UNBLOCKED: the stream was deleted while we waited.
+                if not str(error).startswith(("NOGROUP", "UNBLOCKED")):
                     raise
                 log.warning("the queue vanished (Redis restarted without its data?): recreating it")
                 self.queue.ensure_group()

@@ -31,6 +31,11 @@ def kiosk(nuclear_model_server, tmp_path_factory):
 def synthetic_tiff(seed: int, shape=(512, 512)) -> tuple[bytes, np.ndarray]:
     """A synthetic nuclei image as 16-bit TIFF bytes, and its true labels."""
     image, labels = make_sample(np.random.default_rng(seed), shape)
+    return tiff_bytes(image), labels
+
+
+def tiff_bytes(image: np.ndarray) -> bytes:
+    """A synthetic camera image as 16-bit TIFF bytes."""
     buffer = io.BytesIO()
     tifffile.imwrite(buffer, np.clip(image, 0, 65535).astype(np.uint16))
-    return buffer.getvalue(), labels
+    return buffer.getvalue()
