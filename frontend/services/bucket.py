@@ -38,6 +38,13 @@ class Bucket:
     async def exists(self, key: str) -> bool:
         return await self._call(self.storage.exists, key)
 
+    async def is_file(self, key: str) -> bool:
+        """True when `key` is an object, not a folder (`exists` is true for both)."""
+        return await self._call(self._is_file, key)
+
+    def _is_file(self, key: str) -> bool:
+        return bool(self.storage.fs.isfile(self.storage.path(key)))
+
     async def list(self, prefix: str) -> list[str]:
         return await anyio.to_thread.run_sync(self.storage.list, prefix)
 

@@ -92,7 +92,9 @@ class Jobs:
         key = request.uploaded_name or f"uploads/{request.image_name}"
         if not self._is_upload_key(key):
             raise BadRequest(f"uploadedName '{key}' is not a storage key under uploads/")
-        if not await self.bucket.exists(key):
+        if not await self.bucket.is_file(key):
+            if await self.bucket.exists(key):  # a folder such as `uploads/<id>`: no input either
+                raise BadRequest(f"'{key}' is a folder, not an uploaded file; name the file inside it")
             raise BadRequest(f"no uploaded file '{key}'; upload it with POST /api/upload first")
         return key
 

@@ -97,3 +97,16 @@ def test_downloads_stay_in_output_and_uploads(client, path):
     response = client.get(path)
     assert response.status_code == 404
     assert response.json()["message"]
+
+
+def test_folders_are_not_downloads(client, uploaded, store, bucket_dir):
+    """`uploads/<id>` and `output/<job>` exist as folders: 404 with a message, never a 500."""
+    upload_folder = uploaded("cells.tif", tiff_bytes()).rsplit("/", 1)[0]
+    key = create(client, uploaded)
+    output_folder = write_result(bucket_dir, key)[0].rsplit("/", 1)[0]
+    for folder in (upload_folder, output_folder, "output", "uploads"):
+        for path in (f"/api/download/{folder}", f"/api/download/{folder}/"):
+            response = client.get(path)
+            assert response.status_code == 404, (path, response.text)
+            assert response.json() == {"message": "no such file"}
+    assert client.get(f"/api/download/{output_folder}/cells.zip").status_code == 200

@@ -131,6 +131,18 @@ def test_missing_uploads_are_400(client, names):
     assert "upload it" in response.json()["message"]
 
 
+def test_folders_are_not_inputs(client, uploaded, redis_url):
+    """`uploads/<id>` (the folder an upload lands in) exists in storage but is no file: 400."""
+    folder = uploaded("cells.tif", tiff_bytes()).rsplit("/", 1)[0]
+    for names, expected in (({"imageName": "cells.tif", "uploadedName": folder}, "is a folder"),
+                            ({"imageName": folder.removeprefix("uploads/")}, "is a folder"),
+                            ({"imageName": "cells.tif", "uploadedName": f"{folder}/"}, "not a storage key")):
+        response = predict(client, **names)
+        assert response.status_code == 400, (names, response.text)
+        assert expected in response.json()["message"]
+    assert redis.Redis.from_url(redis_url).xlen(stream_name("segmentation")) == 0
+
+
 @pytest.mark.parametrize("names", [
     {"imageName": "../../etc/passwd"},
     {"imageName": "/etc/passwd"},

@@ -69,6 +69,12 @@ def test_upload_predict_and_signed_result(cloud, s3, redis_url):
     redirect = cloud.get(f"/api/download/{output}")
     assert redirect.status_code == 307 and signed(redirect.headers["location"])
     assert cloud.get(f"/api/download/{output}", follow_redirects=True).content == b"the result archive"
+    folder = output.rsplit("/", 1)[0]
+    assert cloud.get(f"/api/download/{folder}").status_code == 404  # a prefix, not an object
+    assert cloud.get(f"/api/download/{key.rsplit('/', 1)[0]}").json() == {"message": "no such file"}
+    refused = cloud.post("/api/predict", json={"jobType": "segmentation", "imageName": "x.tif",
+                                               "uploadedName": key.rsplit("/", 1)[0]})
+    assert refused.status_code == 400 and "is a folder" in refused.json()["message"]
 
 
 def test_models_are_listed_from_the_bucket(cloud):

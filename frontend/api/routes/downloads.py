@@ -33,7 +33,7 @@ async def download(key: str, bucket: BucketDep, settings: SettingsDep, credentia
             or signature_valid(key, expires, signature, settings.token or "")):
         raise HTTPException(401, "the link has expired or is not signed; ask the job for a fresh one",
                             headers={"WWW-Authenticate": "Bearer"})
-    if not await bucket.exists(key):
+    if not await bucket.is_file(key):  # a folder (`uploads/<id>`, `output/<job>`) is no file either
         raise HTTPException(404, "no such file")
     path = bucket.local_path(key)
     if path is None:
