@@ -118,8 +118,27 @@ class StatusResponse(BaseModel):
     status: str | None
 
 
+DEFAULT_EXPIRE_SECONDS = 3600
+
+
+def _falsy_is_default_expiry(value: object) -> object:
+    """`expireIn` missing, null, "" or 0 means the default hour.
+
+    The DeepCell kiosk-frontend computed `expireIn || 3600`, so every JavaScript-falsy
+    value (null, "", 0, false) took the default, 0 included: old clients that send 0
+    mean "the default", not "delete now". Other values are checked as usual.
+    """
+    if value is None or value is False or (isinstance(value, str) and not value.strip()) \
+            or (isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0):
+        return DEFAULT_EXPIRE_SECONDS
+    return value
+
+
 class ExpireRequest(HashRequest):
-    expireIn: int = Field(3600, ge=0, le=MAX_EXPIRE_SECONDS, description="seconds")
+    expireIn: Annotated[int, BeforeValidator(_falsy_is_default_expiry)] = Field(
+        DEFAULT_EXPIRE_SECONDS, ge=1, le=MAX_EXPIRE_SECONDS,
+        description="seconds; missing, null, \"\" or 0 take the default 3600 (as kiosk-frontend's "
+                    "`expireIn || 3600`)")
 
 
 class ExpireResponse(BaseModel):
