@@ -36,7 +36,8 @@ def _model(text: str) -> tuple[str, str | None]:
 def _options(args: argparse.Namespace) -> JobOptions:
     name, version = args.model or (None, None)
     return JobOptions(job_type=args.job_type, model_name=name, model_version=version, scale=args.scale,
-                      poll_seconds=args.poll, expire_seconds=args.expire)
+                      poll_seconds=args.poll, expire_seconds=args.expire,
+                      preprocess=args.preprocess, postprocess=args.postprocess)
 
 
 def _progress(total: int, quiet: bool) -> tqdm:
@@ -99,7 +100,7 @@ async def benchmark(args: argparse.Namespace) -> int:
         elapsed = time.monotonic() - started
         progress.close()
     model = f"{options.model_name or ''}:{options.model_version or ''}"
-    report = summarize(runs, elapsed, args.concurrency, model)
+    report = summarize(runs, elapsed, args.concurrency, model, options.preprocess, options.postprocess)
     path = args.report or Path(f"kiosk-benchmark-{args.jobs}jobs-{time.strftime('%Y%m%dT%H%M%S')}.json")
     path.write_text(json.dumps(report, indent=2))
     latency = report["latency_seconds"]
@@ -133,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--job-type", default="segmentation")
         command.add_argument("--model", type=_model, help="Name or Name:version (default: the kiosk's)")
         command.add_argument("--scale", type=float, help="the images' scale (default 1)")
+        command.add_argument("--preprocess", default="", help="pre-processing function name (default: none)")
+        command.add_argument("--postprocess", default="", help="post-processing function name (default: none)")
         command.add_argument("--concurrency", type=int, default=8, help="jobs in flight (default 8)")
         command.add_argument("--poll", type=float, default=2.0, help="seconds between status checks")
         command.add_argument("--expire", type=int, default=3600, help="seconds finished jobs are kept")

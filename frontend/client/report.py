@@ -41,11 +41,14 @@ def images(run: JobRun) -> int:
     return int(total) if total and total.isdigit() else 1
 
 
-def job_data(run: JobRun, model: str) -> dict:
-    """One job as kiosk-client's benchmark mode records it."""
+def job_data(run: JobRun, model: str, preprocess: str = "", postprocess: str = "") -> dict:
+    """One job as kiosk-client's benchmark mode records it (its `Job.json()` keys, plus
+    `latency` and `client_latency`). `preprocess` and `postprocess` are the function names
+    the jobs asked for, '' when none (kiosk-client's defaults)."""
     data = {"input_file": str(run.source), "job_id": run.key, "status": run.status,
             "download_url": run.fields.get("output_url"), "created_at": run.fields.get("created_at"),
             "finished_at": run.fields.get("finished_at"), "model": model,
+            "preprocess": preprocess, "postprocess": postprocess,
             "reason": run.error or run.fields.get("reason"), "latency": server_latency(run),
             "client_latency": run.latency_seconds}
     for name in ("total_time", "total_jobs", "prediction_time", "postprocess_time", "upload_time",
@@ -54,7 +57,8 @@ def job_data(run: JobRun, model: str) -> dict:
     return data
 
 
-def summarize(runs: list[JobRun], elapsed: float, concurrency: int, model: str) -> dict:
+def summarize(runs: list[JobRun], elapsed: float, concurrency: int, model: str,
+              preprocess: str = "", postprocess: str = "") -> dict:
     """Throughput, latency percentiles, failures and per-job data of a benchmark."""
     done = [run for run in runs if run.succeeded]
     latencies = [lat for run in done if (lat := server_latency(run) or run.latency_seconds) is not None]
@@ -63,5 +67,5 @@ def summarize(runs: list[JobRun], elapsed: float, concurrency: int, model: str) 
         "images_per_second": sum(images(run) for run in done) / elapsed if elapsed > 0 else None,
         "latency_seconds": {f"p{q}": percentile(latencies, q) for q in (50, 95, 99)},
         "failures": len(runs) - len(done),
-        "job_data": [job_data(run, model) for run in runs],
+        "job_data": [job_data(run, model, preprocess, postprocess) for run in runs],
     }

@@ -26,11 +26,14 @@ class JobOptions:
     scale: float | None = None
     poll_seconds: float = 2.0
     expire_seconds: int = 3600
+    preprocess: str = ""
+    postprocess: str = ""
 
     def predict_body(self, uploaded_name: str) -> dict:
         body = {"jobType": self.job_type, "imageName": uploaded_name.removeprefix("uploads/"),
                 "uploadedName": uploaded_name, "modelName": self.model_name,
-                "modelVersion": self.model_version, "dataRescale": self.scale}
+                "modelVersion": self.model_version, "dataRescale": self.scale,
+                "preprocessFunction": self.preprocess or None, "postprocessFunction": self.postprocess or None}
         return {name: value for name, value in body.items() if value is not None}
 
 

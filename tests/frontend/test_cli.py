@@ -6,6 +6,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.fixtures.servers import free_port
 from tests.frontend.helpers import KIOSK, ApiProcess, tiff_bytes
@@ -115,6 +116,27 @@ def test_benchmark_reports_throughput_latency_and_timings(api_process, consumer,
     assert len({job["job_id"] for job in jobs}) == 6
     assert all(job["status"] == "done" and job["prediction_time"] == 0.05 for job in jobs)
     assert all(job["download_url"].startswith(api.url) for job in jobs)
+    # Every key of kiosk-client's Job.json(), with its defaults.
+    kiosk_client_keys = {"input_file", "status", "total_time", "total_jobs", "download_url", "created_at",
+                         "finished_at", "prediction_time", "postprocess_time", "upload_time",
+                         "download_time", "predict_retries", "cleanup_time", "children_upload_time",
+                         "model", "postprocess", "preprocess", "reason", "job_id"}
+    assert all(kiosk_client_keys <= set(job) for job in jobs)
+    assert all(job["preprocess"] == "" and job["postprocess"] == "" for job in jobs)
+
+
+def test_benchmark_records_the_processing_functions(api_process, consumer, images, tmp_path, redis_url):
+    api = api_process()
+    result = kiosk("--url", api.url, "benchmark", str(images / "a.tif"), "--jobs", "2", "--poll", "0.1",
+                   "--preprocess", "normalize", "--postprocess", "watershed", "--expire", "600",
+                   "--report", "bench.json", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs = json.loads((tmp_path / "bench.json").read_text())["job_data"]
+    assert [(job["preprocess"], job["postprocess"]) for job in jobs] == [("normalize", "watershed")] * 2
+    stored = redis.Redis.from_url(redis_url, decode_responses=True)
+    for job in jobs:  # what the report says is what the jobs asked for
+        assert stored.hmget(job["job_id"], ["preprocess_function", "postprocess_function"]) \
+            == ["normalize", "watershed"]
 
 
 def test_models_command(api_process, tmp_path):
