@@ -106,3 +106,37 @@ def test_token_protected_kiosk_asks_for_the_token(api_for, configure, consumer, 
         page.wait_for_function("img => img.naturalWidth > 0", arg=preview.element_handle())
     finally:
         context.close()
+
+
+def test_upload_progress_bar_fills_during_the_upload(api, page_for):
+    """Chromium's upload throttled to ~2 MB/s: the bar moves through intermediate values,
+    never backwards, ends full, and the job appears once the upload is done."""
+    page = page_for(api.url)
+    page.evaluate("""() => {
+        window.uploadProgress = [];
+        new MutationObserver((changes) => {
+            for (const change of changes) {
+                if (change.target.matches(".upload progress")) window.uploadProgress.push(change.target.value);
+            }
+        }).observe(document.getElementById("uploads"),
+                   { subtree: true, attributes: true, attributeFilter: ["value"] });
+    }""")
+    network = page.context.new_cdp_session(page)
+    network.send("Network.enable")
+    network.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 2 * 1024**2})
+    content = tiff_bytes() + bytes(6 * 1024**2)  # about three seconds at 2 MB/s
+    drop_file(page, "#drop-zone", "big.tif", content, "image/tiff")
+    row = page.locator(".upload").first
+    expect(row.locator(".upload-state")).to_have_text("Uploading…")
+    page.wait_for_function("() => { const bar = document.querySelector('.upload progress');"
+                           " return bar && bar.value > 5 && bar.value < 95; }", timeout=20_000)
+    card = page.locator(".job").first
+    expect(card.locator(".job-name")).to_have_text("big.tif", timeout=30_000)
+    expect(page.locator(".upload")).to_have_count(0)  # the row goes once the job is submitted
+    values = page.evaluate("window.uploadProgress")
+    assert values == sorted(values), values
+    assert values[-1] == 100, values
+    assert len([v for v in values if 0 < v < 100]) >= 3, values
+    network.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
