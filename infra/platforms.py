@@ -7,9 +7,11 @@ identities, and returns them in the one `Platform` shape the workloads use.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 
@@ -19,6 +21,7 @@ from components.aws.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscal
 from components.aws.eks import CpuGroupSpec, EksCluster, EksClusterArgs, GpuGroupSpec, SystemGroupSpec
 from components.aws.gpu_device_plugin import GpuDevicePlugin, GpuDevicePluginArgs
 from components.aws.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
+from components.aws.model_objects import S3ModelObjects, S3ModelObjectsArgs
 from components.aws.model_sync import s3_model_sync
 from components.aws.network import Vpc, VpcArgs
 from components.aws.portal import AlbPortal, AlbPortalArgs
@@ -28,6 +31,7 @@ from components.aws.workload_identity import EksPodIdentity, EksPodIdentityArgs
 from components.gcp.bucket import KioskBucket, KioskBucketArgs
 from components.gcp.gke import CpuPoolSpec, GkeCluster, GkeClusterArgs, GpuPoolSpec, SystemPoolSpec
 from components.gcp.memorystore import Memorystore, MemorystoreArgs
+from components.gcp.model_objects import GcsModelObjects, GcsModelObjectsArgs
 from components.gcp.network import Network, NetworkArgs
 from components.gcp.portal import PortalEndpoint, PortalEndpointArgs
 from components.gcp.registry import ArtifactRegistry, ArtifactRegistryArgs
@@ -35,6 +39,7 @@ from components.gcp.workload_identity import GkeWorkloadIdentity, GkeWorkloadIde
 from components.k8s.frontend import HEALTH_PATH
 from components.k8s.images import IMAGES
 from components.k8s.tf_serving import ModelSync
+from components.models import ModelFile, model_files
 from components.shapes import ClusterInfo, RedisEndpoint, RegistryLogin, WorkloadServiceAccounts
 from infra.config import KioskConfig
 
@@ -76,6 +81,16 @@ class Platform:
     # Finishes the portal once the frontend's Ingress has an address (the
     # load balancer's IP or name): DNS, the bucket's CORS; returns URL and address.
     publish_portal: Callable[[pulumi.Output[str]], PublishedPortal]
+
+
+# The repository's models/ (the trained models it ships).
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+def repository_model_files(cfg: KioskConfig) -> tuple[ModelFile, ...]:
+    """Files of the configured model versions that the repository holds; paths
+    relative to the working directory (infra/), as the image build context is."""
+    return model_files(MODELS_DIR, [(m.name, m.versions) for m in cfg.models], relative_to=Path(os.getcwd()))
 
 
 def account_id_prefix(stack: str) -> str:
@@ -133,6 +148,7 @@ def gcp_platform(cfg: KioskConfig) -> Platform:
         cors_origins=(portal.url, *cfg.cors_origins),
         force_destroy=cfg.bucket_force_destroy,
     ))
+    GcsModelObjects("kiosk-models", GcsModelObjectsArgs(bucket=bucket.name, files=repository_model_files(cfg)))
     registry = ArtifactRegistry("kiosk-images", ArtifactRegistryArgs(
         project=gke.project,
         location=gke.region,
@@ -245,6 +261,7 @@ def aws_platform(cfg: KioskConfig) -> Platform:
         output_expire_days=cfg.output_expire_days,
         force_destroy=cfg.bucket_force_destroy,
     ))
+    S3ModelObjects("kiosk-models", S3ModelObjectsArgs(bucket=bucket.name, files=repository_model_files(cfg)))
     registry = EcrRegistry("kiosk-images", EcrRegistryArgs(
         namespace=prefix,
         image_names=tuple(IMAGES),

@@ -56,7 +56,11 @@ def merged_config(stack_file: Path, overrides: dict | None = None) -> dict[str, 
 
 
 def _plain(value):
-    """Wrapped secrets -> {"__secret__": value}; unknowns -> None."""
+    """Wrapped secrets -> {"__secret__": value}; file assets -> {"__file_asset__": path}; unknowns -> None."""
+    from pulumi import FileAsset
+
+    if isinstance(value, FileAsset):
+        return {"__file_asset__": value.path}
     if isinstance(value, dict):
         if value.get(SIG_KEY) == SECRET_SIG:
             return {"__secret__": _plain(value.get("value"))}

@@ -3,6 +3,7 @@ and what each one declares when constructed on its own under mocks."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pulumi
@@ -267,3 +268,18 @@ def test_frontend_without_auth_and_with_tls_secret(mocks):
     (ingress,) = mocks.of_type("kubernetes:networking.k8s.io/v1:Ingress")
     assert ingress["spec"]["tls"] == [{"hosts": ["kiosk.example.org"], "secretName": "kiosk-tls"}]
     assert ingress["spec"]["ingressClassName"] == "nginx"
+
+
+def test_model_files_lists_present_versions_and_skips_the_rest(tmp_path):
+    from components.models import model_files
+
+    (tmp_path / "A" / "1" / "variables").mkdir(parents=True)
+    (tmp_path / "A" / "1" / "saved_model.pb").write_bytes(b"graph")
+    (tmp_path / "A" / "1" / "variables" / "variables.index").write_bytes(b"idx")
+    (tmp_path / "A" / "1" / ".DS_Store").write_bytes(b"junk")
+    (tmp_path / "A" / "2").mkdir()  # an empty version uploads nothing
+    files = model_files(tmp_path, [("A", (1, 2, 3)), ("Missing", (1,))], relative_to=tmp_path / "infra")
+    assert [f.key for f in files] == ["models/A/1/saved_model.pb", "models/A/1/variables/variables.index"]
+    assert files[0].source == "../A/1/saved_model.pb"
+    assert files[0].md5_base64 == "+LC5JOvXBG2/qFqFbkaCyA=="  # base64 MD5 of b"graph", as GCS spells it
+    assert files[0].sha256_hex == hashlib.sha256(b"graph").hexdigest()

@@ -27,6 +27,9 @@ NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
 BUCKET = "gcp:storage/bucket:Bucket"
 IMAGE = "docker-build:index:Image"
+# Objects the stack puts into its bucket, and the key field of each, per cloud.
+BUCKET_OBJECTS = {"gcp": ("gcp:storage/bucketObject:BucketObject", "name"),
+                  "aws": ("aws:s3/bucketObjectv2:BucketObjectv2", "key")}
 SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 
 
@@ -185,6 +188,35 @@ def test_no_iam_binding_makes_anything_public(gcp_run):
             assert member not in ("allUsers", "allAuthenticatedUsers"), f"{r.urn}: public member {member}"
             assert r.inputs.get("role") not in ("roles/owner", "roles/editor", "roles/storage.admin"), \
                 f"{r.urn}: role too broad"
+
+
+def test_repository_models_are_uploaded_to_the_bucket(run):
+    """Every file of each configured model version the repository ships is an
+    object of the stack's bucket at models/<Name>/<version>/..., from that file."""
+    typ, key_field = BUCKET_OBJECTS[run.cfg("cloud")]
+    bucket = run.outputs["bucket"]["value"]
+    objects = {o.inputs[key_field]: o for o in run.of_type(typ)}
+    expected = {}
+    for model in run.cfg("models"):
+        name, versions = model.split(":")
+        for version in versions.split(","):
+            version_dir = ROOT / "models" / name / version
+            for path in sorted(version_dir.rglob("*")) if version_dir.is_dir() else []:
+                if path.is_file() and not path.name.startswith("."):
+                    expected[f"models/{name}/{version}/{path.relative_to(version_dir).as_posix()}"] = path
+    assert "models/NuclearSegmentation/1/saved_model.pb" in expected, "the repository's default model is missing"
+    assert {k for k in expected if k.startswith("models/NuclearSegmentation/1/variables/")}, expected
+    assert set(objects) == set(expected), f"{run.stack}: uploaded {sorted(objects)}, expected {sorted(expected)}"
+    infra_dir = ROOT / "infra"
+    for key, obj in objects.items():
+        assert obj.inputs["bucket"] == bucket, f"{obj.urn}: goes to {obj.inputs['bucket']}, not {bucket}"
+        assert "ModelObjects$" in obj.urn, f"{obj.urn}: not grouped under the models component"
+        assert obj.name.endswith(key), f"{obj.urn}: name is not derived from the key"
+        source = obj.inputs["source"]
+        assert set(source) == {"__file_asset__"}, f"{obj.urn}: source {source!r} is not a file asset"
+        path = source["__file_asset__"]
+        assert not os.path.isabs(path), f"{obj.urn}: absolute source path {path} makes state machine-bound"
+        assert (infra_dir / path).resolve() == expected[key].resolve(), f"{obj.urn}: uploads {path}"
 
 
 # --- images -------------------------------------------------------------------
