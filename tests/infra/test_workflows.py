@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
 
 
 def load(name: str) -> dict:
@@ -48,6 +49,8 @@ def check_pulumi_job(job: dict, command: str) -> dict:
     assert inputs["command"] == command
     assert "matrix.stack" in inputs["stack-name"]
     assert inputs["policyPacks"] == "policy"
+    # Without upsert the action only selects the stack, and a new stack file fails.
+    assert inputs.get("upsert") is True, "pulumi/actions must create stacks that do not exist yet"
     install = index_of(job, lambda s: "pip install -r requirements.txt" in s.get("run", ""))
     assert install < steps(job).index(pulumi_step), "dependencies must be installed before pulumi runs"
     gcp_auth = step_using(job, "google-github-actions/auth")
@@ -71,6 +74,10 @@ def test_preview_runs_on_pull_requests_for_every_stack():
     assert "stacks/Pulumi.*.yaml" in data["jobs"]["stacks"]["steps"][1]["run"]
     inputs = check_pulumi_job(job, "preview")
     assert inputs["comment-on-pr"] is True
+    # Fork PRs get no OIDC token or secrets: the job is skipped for them.
+    condition = job.get("if", "")
+    assert "github.event.pull_request.head.repo.full_name" in condition and "github.repository" in condition, \
+        "preview must be skipped on pull requests from forks"
 
 
 def test_up_runs_on_main_behind_an_environment():
@@ -86,5 +93,32 @@ def test_up_runs_on_main_behind_an_environment():
 def test_tests_workflow_runs_make_test():
     data = load("test.yml")
     assert "pull_request" in data["on"]
-    runs = [s.get("run", "") for s in steps(data["jobs"]["test"])]
+    job = data["jobs"]["test"]
+    runs = [s.get("run", "") for s in steps(job)]
     assert any(r.strip() == "make test" for r in runs)
+
+
+def system_packages() -> dict[str, str]:
+    """command -> Debian package, as the Makefile hands them to scripts/ensure-system-packages."""
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if line.startswith("SYSTEM_PACKAGES"):
+            specs = line.split("=", 1)[1].split()
+            return dict(spec.split(":", 1) for spec in specs)
+    raise AssertionError("Makefile has no SYSTEM_PACKAGES")
+
+
+def test_tests_workflow_installs_the_system_packages_first():
+    """ensure-system-packages installs only as root; GitHub's runners are not, so
+    the workflow installs each package with sudo apt-get before make test."""
+    packages = system_packages()
+    assert {"redis-server", "chromium"} <= set(packages), packages
+    job = load("test.yml")["jobs"]["test"]
+    make_test = index_of(job, lambda s: s.get("run", "").strip() == "make test")
+    install = index_of(job, lambda s: "sudo apt-get install" in s.get("run", ""))
+    assert install < make_test, "system packages must be installed before make test"
+    script = steps(job)[install]["run"]
+    assert "sudo apt-get update" in script.split("sudo apt-get install")[0], "apt-get update must come first"
+    for command, package in packages.items():
+        installs = [line for line in script.splitlines() if "apt-get install" in line and package in line.split()]
+        assert installs, f"test.yml does not install {package} (for {command})"
+        assert f"command -v {command}" in script, f"test.yml does not check that {command} is there"
