@@ -39,7 +39,7 @@ IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")
 class SystemGroupSpec:
     """Always-on, on-demand nodes for Redis, frontend, KEDA and the controllers."""
 
-    instance_type: str = "m6i.large"
+    instance_type: str = "m6i.xlarge"
     node_count: int = 1
 
 

@@ -24,7 +24,7 @@ GMP_NAMESPACE = "gmp-system"
 class SystemPoolSpec:
     """Always-on, on-demand nodes for Redis, frontend, KEDA and kube-system."""
 
-    machine_type: str = "e2-standard-2"
+    machine_type: str = "e2-standard-4"
     node_count: int = 1
 
 

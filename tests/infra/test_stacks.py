@@ -530,3 +530,113 @@ def test_portal_ingress_uses_the_static_ip_and_neg_backends(gcp_run):
     frontend = run.one("kubernetes:apps/v1:Deployment", "frontend")
     env = env_of(pod_spec(frontend)["containers"][0])
     assert env["KIOSK_PUBLIC_URL"] == run.outputs["portalUrl"]["value"], frontend.urn
+
+
+# --- system pool capacity ------------------------------------------------------
+
+# vCPUs of the machine types the stacks use for their system pool / group.
+VCPUS = {"e2-standard-2": 2, "e2-standard-4": 4, "e2-standard-8": 8,
+         "m6i.large": 2, "m6i.xlarge": 4, "m6i.2xlarge": 8}
+# Pods of the Helm charts pinned to the system nodes: (path of their resources
+# in the values, path of their replica count, the chart's default replicas).
+CHART_PODS = {
+    "keda": [("resources.operator", "operator.replicaCount", 1),
+             ("resources.metricServer", "metricsServer.replicaCount", 1),
+             ("resources.webhooks", "webhooks.replicaCount", 1)],
+    "cluster-autoscaler": [("resources", "replicaCount", 1)],
+    "aws-load-balancer-controller": [("resources", "replicaCount", 2)],
+}
+# CPU the cloud's own pods take from the system nodes, estimated from their
+# manifests (millicores): per node for DaemonSets, once for singletons that
+# land on the system pool while the CPU pool is at zero.
+#  GKE (Dataplane V2, Managed Prometheus): anetd, fluentbit-gke, gke-metrics-agent,
+#   pdcsi-node, GMP collector ~400m a node; kube-dns x2 (260m each), its
+#   autoscaler, metrics-server, konnectivity agents, l7 backend, GMP operator ~800m.
+#  EKS: aws-node, kube-proxy, ebs-csi-node, eks-pod-identity-agent ~300m a node;
+#   coredns x2 (100m each), ebs-csi-controller x2 ~600m.
+ADDON_CPU_M = {"gcp": (400, 800), "aws": (300, 600)}
+
+
+def allocatable_cpu_m(vcpus: int) -> int:
+    """Node CPU minus kube-reserved, as GKE and the EKS AMI reserve it alike: 6 % of
+    the first core, 1 % of the second, 0.5 % of cores 3-4, 0.25 % above
+    (cloud.google.com/kubernetes-engine/docs/concepts/plan-node-sizes, "CPU
+    reservations"; awslabs/amazon-eks-ami nodeadm getCPUMillicoresToReserve).
+    2 vCPU -> 1930m, 4 -> 3920m, 8 -> 7910m."""
+    total = vcpus * 1000
+    reserved = 0.0
+    for low, high, share in ((0, 1000, 0.06), (1000, 2000, 0.01), (2000, 4000, 0.005), (4000, total, 0.0025)):
+        reserved += max(0, min(total, high) - low) * share
+    return total - int(reserved)
+
+
+def cpu_m(quantity: str) -> int:
+    return int(quantity[:-1]) if quantity.endswith("m") else int(float(quantity) * 1000)
+
+
+def dig(values: dict, path: str):
+    for part in path.split("."):
+        if not isinstance(values, dict) or part not in values:
+            return None
+        values = values[part]
+    return values
+
+
+def system_nodes(run: StackRun) -> tuple[str, int, dict]:
+    """Machine type, node count and labels of the system pool / group."""
+    if run.cfg("cloud") == "gcp":
+        (pool,) = [p for p in run.of_type(NODE_POOL) if p.inputs["nodeConfig"]["labels"].get("kiosk.dev/pool") == "system"]
+        assert "autoscaling" not in pool.inputs, f"{pool.urn}: sized by node_count here"
+        zones = len(pool.inputs.get("nodeLocations") or []) or (1 if run.cfg("clusterLocation") else 3)
+        return pool.inputs["nodeConfig"]["machineType"], pool.inputs["nodeCount"] * zones, pool.inputs["nodeConfig"]["labels"]
+    (group,) = [g for g in run.of_type(NODE_GROUP) if g.inputs.get("labels", {}).get("kiosk.dev/pool") == "system"]
+    (instance_type,) = group.inputs["instanceTypes"]
+    return instance_type, group.inputs["scalingConfig"]["minSize"], group.inputs["labels"]
+
+
+def system_pod_cpu_requests(run: StackRun, labels: dict) -> list[tuple[str, int]]:
+    """(who, CPU request in millicores) of every kiosk pod pinned to the system nodes."""
+    def pinned(selector) -> bool:
+        return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+    pods = []
+    for w in workloads(run):
+        spec = pod_spec(w)
+        if pinned(spec.get("nodeSelector")):
+            request = sum(cpu_m(c["resources"]["requests"]["cpu"]) for c in spec["containers"])
+            pods += [(w.urn, request)] * w.inputs["spec"].get("replicas", 1)
+    for release in run.of_type("kubernetes:helm.sh/v3:Release"):
+        values = release.inputs.get("values") or {}
+        if not pinned(values.get("nodeSelector")):
+            continue
+        chart = release.inputs["chart"]
+        assert chart in CHART_PODS, f"{release.urn}: pods of chart {chart} not accounted for on the system pool"
+        for resources_path, replicas_path, default_replicas in CHART_PODS[chart]:
+            resources = dig(values, resources_path)
+            assert resources and "cpu" in resources.get("requests", {}), f"{release.urn}: no CPU request at {resources_path}"
+            replicas = dig(values, replicas_path) or default_replicas
+            pods += [(f"{release.urn}:{resources_path}", cpu_m(resources["requests"]["cpu"]))] * replicas
+    return pods
+
+
+@pytest.mark.parametrize("vcpus,expected", [(2, 1930), (4, 3920), (8, 7910)])
+def test_allocatable_cpu_formula(vcpus, expected):
+    assert allocatable_cpu_m(vcpus) == expected
+
+
+def test_system_pool_holds_the_system_pods_and_the_add_ons(run):
+    machine, nodes, labels = system_nodes(run)
+    assert machine in VCPUS, f"{run.stack}: add {machine}'s vCPUs to VCPUS"
+    per_node = allocatable_cpu_m(VCPUS[machine])
+    pods = system_pod_cpu_requests(run, labels)
+    names = " ".join(who for who, _ in pods)
+    assert "frontend" in names and "keda" in names, f"{run.stack}: system pods not found: {pods}"
+    daemonsets_m, singletons_m = ADDON_CPU_M[run.cfg("cloud")]
+    kiosk_m = sum(m for _, m in pods)
+    needed = kiosk_m + singletons_m + daemonsets_m * nodes
+    assert needed <= per_node * nodes, (
+        f"{run.stack}: system pool of {nodes} x {machine} ({per_node}m allocatable each) holds "
+        f"{per_node * nodes}m, the kiosk's system pods request {kiosk_m}m and the add-ons take "
+        f"~{singletons_m + daemonsets_m * nodes}m")
+    largest = max(m for _, m in pods)
+    assert largest + daemonsets_m <= per_node, f"{run.stack}: a {largest}m pod fits no {machine} node"
