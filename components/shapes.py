@@ -78,6 +78,8 @@ class RedisEndpoint:
 
     host: pulumi.Output[str]
     port: int = 6379
+    # Redis AUTH password (a secret Output); None when Redis takes no AUTH.
+    password: pulumi.Output[str] | None = None
 
     @property
     def address(self) -> pulumi.Output[str]:
@@ -86,8 +88,30 @@ class RedisEndpoint:
 
     @property
     def url(self) -> pulumi.Output[str]:
-        """KIOSK_REDIS_URL."""
-        return pulumi.Output.concat("redis://", self.host, ":", str(self.port), "/0")
+        """KIOSK_REDIS_URL: redis://[:password@]host:port/0 (secret when it holds the password)."""
+        if self.password is None:
+            return pulumi.Output.concat("redis://", self.host, ":", str(self.port), "/0")
+        return pulumi.Output.secret(pulumi.Output.concat(
+            "redis://:", self.password, "@", self.host, ":", str(self.port), "/0"))
+
+
+@dataclass(frozen=True)
+class SecretKeyRef:
+    """A key of a Kubernetes Secret, for env values that must not be plain text."""
+
+    name: pulumi.Input[str]
+    key: str
+
+
+def env_list(env: Mapping[str, "pulumi.Input[str] | SecretKeyRef"]) -> list[dict]:
+    """A container's env: plain values as `value`, SecretKeyRefs as `valueFrom`."""
+    entries = []
+    for name, value in env.items():
+        if isinstance(value, SecretKeyRef):
+            entries.append({"name": name, "valueFrom": {"secretKeyRef": {"name": value.name, "key": value.key}}})
+        else:
+            entries.append({"name": name, "value": value})
+    return entries
 
 
 def resource_requirements(cpu: str, memory: str, *, cpu_limit: str | None = None,

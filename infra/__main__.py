@@ -19,6 +19,7 @@ from components.k8s.images import ContainerImages, ContainerImagesArgs  # noqa: 
 from components.k8s.keda import Keda, KedaArgs  # noqa: E402
 from components.k8s.namespace import KioskNamespace, KioskNamespaceArgs  # noqa: E402
 from components.k8s.redis import PeerSelector, RedisServer, RedisServerArgs  # noqa: E402
+from components.k8s.redis_auth import RedisCredentials, RedisCredentialsArgs  # noqa: E402
 from components.k8s.tf_serving import ServedModel, TfServing, TfServingArgs  # noqa: E402
 from infra import config  # noqa: E402
 from infra.platforms import PLATFORMS  # noqa: E402
@@ -60,6 +61,11 @@ else:
         node_selector=cluster.system_node_labels,
         extra_peers=(PeerSelector(namespace=keda.namespace, pod_labels=keda.operator_pod_labels),),
     )).endpoint
+# Memorystore takes AUTH: its URL reaches the pods through a Secret, its
+# password KEDA's scaler through a TriggerAuthentication.
+redis_credentials = RedisCredentials("redis-credentials", RedisCredentialsArgs(
+    provider=cluster.provider, namespace=namespace.name, endpoint=redis, keda=keda.release,
+))
 
 tf_serving = TfServing("tf-serving", TfServingArgs(
     provider=cluster.provider,
@@ -81,6 +87,7 @@ tf_serving = TfServing("tf-serving", TfServingArgs(
     gpu_taints=cluster.gpu_taints,
     metrics_namespaces=cluster.metrics_namespaces,
     keda=keda.release,
+    redis_trigger_authentication=redis_credentials.trigger_authentication,
 ))
 
 for job_type in cfg.job_types:
@@ -90,7 +97,7 @@ for job_type in cfg.job_types:
         service_account_name=accounts.consumers,
         image=images.consumers_ref,
         job_type=job_type,
-        redis_url=redis.url,
+        redis_url=redis_credentials.url,
         redis_address=redis.address,
         storage_url=platform.storage_url,
         model_server=tf_serving.address,
@@ -105,6 +112,7 @@ for job_type in cfg.job_types:
         node_selector=cluster.worker_node_labels,
         extra_env=platform.workload_env,
         keda=keda.release,
+        redis_trigger_authentication=redis_credentials.trigger_authentication,
     ))
 
 frontend = Frontend("frontend", FrontendArgs(
@@ -112,7 +120,7 @@ frontend = Frontend("frontend", FrontendArgs(
     namespace=namespace.name,
     service_account_name=accounts.frontend,
     image=images.frontend_ref,
-    redis_url=redis.url,
+    redis_url=redis_credentials.url,
     storage_url=platform.storage_url,
     public_url=platform.portal_url,
     job_ttl_seconds=cfg.job_ttl_seconds,

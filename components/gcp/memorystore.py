@@ -22,7 +22,15 @@ class MemorystoreArgs:
 
 
 class Memorystore(pulumi.ComponentResource):
-    """A private Redis 7.2 instance on the cluster's VPC."""
+    """A private Redis 7.2 instance on the cluster's VPC, with AUTH.
+
+    AUTH: every client needs the instance's generated password (kept secret;
+    the workloads read it from a Kubernetes Secret, see RedisCredentials).
+    In-transit TLS is not enabled: the clients (redis-py in the consumers and
+    the API, KEDA's scaler) would need the instance's CA mounted and a
+    rediss:// URL on port 6378, and `transit_encryption_mode` cannot be
+    changed on an existing instance (it replaces it, losing the queues).
+    """
 
     endpoint: RedisEndpoint
 
@@ -40,6 +48,7 @@ class Memorystore(pulumi.ComponentResource):
             redis_version="REDIS_7_2",
             authorized_network=args.network,
             connect_mode="DIRECT_PEERING",
+            auth_enabled=True,
             # Job hashes carry a TTL; the default volatile-lru policy would
             # evict live jobs under memory pressure. Fail writes instead.
             redis_configs={"maxmemory-policy": "noeviction"},
@@ -49,5 +58,7 @@ class Memorystore(pulumi.ComponentResource):
             deletion_protection=args.deletion_protection,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.endpoint = RedisEndpoint(host=self.instance.host, port=6379)
+        self.endpoint = RedisEndpoint(
+            host=self.instance.host, port=6379, password=pulumi.Output.secret(self.instance.auth_string),
+        )
         self.register_outputs({"host": self.instance.host})

@@ -15,6 +15,8 @@ from components.shapes import (
     MODEL_CLIENT_LABEL,
     REDIS_CLIENT_LABEL,
     RESTRICTED_CONTAINER,
+    SecretKeyRef,
+    env_list,
     resource_requirements,
     restricted_pod,
 )
@@ -39,7 +41,8 @@ class ConsumerPoolArgs:
     service_account_name: pulumi.Input[str]
     image: pulumi.Input[str]
     job_type: str
-    redis_url: pulumi.Input[str]
+    # Plain, or a Secret key when the URL holds Redis's password.
+    redis_url: pulumi.Input[str] | SecretKeyRef
     redis_address: pulumi.Input[str]
     storage_url: pulumi.Input[str]
     model_server: pulumi.Input[str]
@@ -54,6 +57,8 @@ class ConsumerPoolArgs:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     extra_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     keda: pulumi.Resource | None = None
+    # TriggerAuthentication with Redis's password for KEDA's scaler, if Redis takes AUTH.
+    redis_trigger_authentication: str | None = None
 
 
 class ConsumerPool(pulumi.ComponentResource):
@@ -101,7 +106,7 @@ class ConsumerPool(pulumi.ComponentResource):
                     "name": "consumer",
                     "image": args.image,
                     "command": ["python", "-m", "consumers"],
-                    "env": [{"name": k, "value": v} for k, v in env.items()],
+                    "env": env_list(env),
                     "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
                     "resources": resource_requirements(args.cpu, args.memory),
                     "securityContext": RESTRICTED_CONTAINER,
@@ -112,7 +117,8 @@ class ConsumerPool(pulumi.ComponentResource):
                 }],
             },
         }, child)
-        trigger = StreamTrigger(args.redis_address, queue_stream(args.job_type), args.jobs_per_replica)
+        trigger = StreamTrigger(args.redis_address, queue_stream(args.job_type), args.jobs_per_replica,
+                                args.redis_trigger_authentication)
         self.scaled_object = scaled_object(
             name,
             k8s_name,

@@ -13,6 +13,8 @@ from components.k8s.objects import cluster_ip_service, http_get, metadata, pod_d
 from components.shapes import (
     REDIS_CLIENT_LABEL,
     RESTRICTED_CONTAINER,
+    SecretKeyRef,
+    env_list,
     resource_requirements,
     restricted_pod,
 )
@@ -28,7 +30,8 @@ class FrontendArgs:
     namespace: pulumi.Input[str]
     service_account_name: pulumi.Input[str]
     image: pulumi.Input[str]
-    redis_url: pulumi.Input[str]
+    # Plain, or a Secret key when the URL holds Redis's password.
+    redis_url: pulumi.Input[str] | SecretKeyRef
     storage_url: pulumi.Input[str]
     # The portal's URL (KIOSK_PUBLIC_URL); None when only the load balancer the
     # Ingress gets will tell it (EKS without a domain): the frontend then
@@ -68,7 +71,7 @@ class Frontend(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         labels = {"app.kubernetes.io/name": "frontend", "app.kubernetes.io/part-of": "kiosk"}
 
-        plain_env: dict[str, pulumi.Input[str]] = {
+        plain_env: dict[str, pulumi.Input[str] | SecretKeyRef] = {
             # The API binds 127.0.0.1 unless told otherwise; in a pod it must listen on
             # every interface, and `cloud` refuses placeholder secrets at start-up.
             "KIOSK_HOST": "0.0.0.0",
@@ -80,7 +83,7 @@ class Frontend(pulumi.ComponentResource):
         if args.public_url is not None:
             plain_env["KIOSK_PUBLIC_URL"] = args.public_url
         plain_env["KIOSK_JOB_TTL_SECONDS"] = str(args.job_ttl_seconds)
-        env: list[dict] = [{"name": k, "value": v} for k, v in {**plain_env, **args.extra_env}.items()]
+        env: list[dict] = env_list({**plain_env, **args.extra_env})
         self.auth_token: pulumi.Output[str] | None = None
         if args.auth_enabled:
             # Generated once and kept in the (encrypted) state: the same token

@@ -63,9 +63,11 @@ class StreamTrigger:
     address: pulumi.Input[str]
     stream: str
     stream_length: int
+    # A TriggerAuthentication giving the scaler Redis's password (parameter `password`).
+    authentication_ref: str | None = None
 
     def to_k8s(self) -> dict:
-        return {
+        trigger: dict = {
             "type": "redis-streams",
             "metadata": {
                 "address": self.address,
@@ -74,6 +76,9 @@ class StreamTrigger:
                 "activationLagCount": "0",
             },
         }
+        if self.authentication_ref is not None:
+            trigger["authenticationRef"] = {"name": self.authentication_ref}
+        return trigger
 
 
 def scaled_object_spec(

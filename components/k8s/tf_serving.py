@@ -154,6 +154,8 @@ class TfServingArgs:
     metrics_namespaces: Sequence[str] = field(default_factory=tuple)
     # KEDA's chart: the ScaledObject CRD must exist before the ScaledObject.
     keda: pulumi.Resource | None = None
+    # TriggerAuthentication with Redis's password for KEDA's scaler, if Redis takes AUTH.
+    redis_trigger_authentication: str | None = None
     # Set when TF-Serving cannot read the bucket itself (S3): model_base_uri is
     # then the pod-local copy, `model_sync.local_dir`.
     model_sync: ModelSync | None = None
@@ -290,7 +292,8 @@ class TfServing(pulumi.ComponentResource):
         self.service = cluster_ip_service(
             name, "tf-serving", args.namespace, labels, [("grpc", GRPC_PORT), ("http", REST_PORT)], child,
         )
-        triggers = [StreamTrigger(args.redis_address, q, args.jobs_per_replica) for q in args.queues]
+        triggers = [StreamTrigger(args.redis_address, q, args.jobs_per_replica, args.redis_trigger_authentication)
+                    for q in args.queues]
         scaled_object(
             name,
             "tf-serving",

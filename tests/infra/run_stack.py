@@ -96,6 +96,8 @@ def _fake_outputs(typ: str, name: str, inputs: dict) -> dict:
         out["name"] = inputs["repositoryId"]
     elif typ == "gcp:redis/instance:Instance":
         out["host"] = "10.1.0.3"
+        if inputs.get("authEnabled"):
+            out["authString"] = f"auth-{digest[:24]}"
     elif typ == "docker-build:index:Image":
         sha = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
         out["digest"] = f"sha256:{sha}"

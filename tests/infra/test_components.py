@@ -191,6 +191,34 @@ def test_memorystore_never_evicts_jobs(mocks):
     (instance,) = mocks.of_type("gcp:redis/instance:Instance")
     assert instance["redisConfigs"]["maxmemory-policy"] == "noeviction"
     assert instance["redisVersion"].startswith("REDIS_7")
+    assert instance["authEnabled"] is True
+
+
+def test_redis_credentials_only_for_a_password(mocks):
+    from components.k8s.redis_auth import RedisCredentials, RedisCredentialsArgs
+    from components.shapes import RedisEndpoint, SecretKeyRef
+
+    holder = {}
+
+    def build():
+        provider = k8s_provider()
+        plain = RedisCredentials("plain", RedisCredentialsArgs(
+            provider=provider, namespace="kiosk", endpoint=RedisEndpoint(host=pulumi.Output.from_input("r"))))
+        holder["plain"] = (plain.url, plain.trigger_authentication)
+        authed = RedisCredentials("authed", RedisCredentialsArgs(
+            provider=provider, namespace="kiosk",
+            endpoint=RedisEndpoint(host=pulumi.Output.from_input("10.0.0.3"),
+                                   password=pulumi.Output.secret("s3cret"))))
+        holder["authed"] = (authed.url, authed.trigger_authentication)
+    construct(build)
+    url, trigger_auth = holder["plain"]
+    assert _sync_await(url.future()) == "redis://r:6379/0" and trigger_auth is None
+    url, trigger_auth = holder["authed"]
+    assert isinstance(url, SecretKeyRef) and url.key == "url" and trigger_auth == "redis-auth"
+    (secret,) = mocks.of_type("kubernetes:core/v1:Secret")
+    assert secret["stringData"] == {"url": "redis://:s3cret@10.0.0.3:6379/0", "password": "s3cret"}
+    (auth,) = mocks.of_type("kubernetes:keda.sh/v1alpha1:TriggerAuthentication")
+    assert auth["spec"]["secretTargetRef"] == [{"parameter": "password", "name": "redis-auth", "key": "password"}]
 
 
 def test_workload_identity_roles_are_least_privilege(mocks):

@@ -251,11 +251,47 @@ def test_images_built_from_repo_and_pushed_to_stack_registry(run):
 
 # --- autoscaling --------------------------------------------------------------
 
+def redis_url_of(run: StackRun, workload) -> str:
+    """KIOSK_REDIS_URL of a workload's first container, read from its Secret when it is a secretKeyRef."""
+    (entry,) = [e for e in pod_spec(workload)["containers"][0]["env"] if e["name"] == "KIOSK_REDIS_URL"]
+    if "value" in entry:
+        return entry["value"]
+    ref = entry["valueFrom"]["secretKeyRef"]
+    return run.one("kubernetes:core/v1:Secret", ref["name"]).inputs["stringData"][ref["key"]]
+
+
 def redis_address(run: StackRun) -> str:
     consumer = next(w for w in workloads(run) if w.inputs["metadata"]["name"].startswith("consumers-"))
-    url = env_of(pod_spec(consumer)["containers"][0])["KIOSK_REDIS_URL"]
+    url = redis_url_of(run, consumer)
     assert url.startswith("redis://") and url.endswith("/0"), url
-    return url[len("redis://"):-len("/0")]
+    return url[len("redis://"):-len("/0")].rsplit("@", 1)[-1]
+
+
+def test_memorystore_takes_auth_and_the_password_stays_in_secrets(gcp_run):
+    run = gcp_run
+    if run.cfg("redisMode") != "memorystore":
+        pytest.skip("in-cluster Redis lives behind its NetworkPolicy")
+    instance = run.one("gcp:redis/instance:Instance")
+    assert instance.inputs["authEnabled"] is True, f"{instance.urn}: AUTH must be enabled"
+    secret = run.one("kubernetes:core/v1:Secret", "redis-auth")
+    raw = secret.raw_inputs["stringData"]
+    assert is_secret(raw) or all(is_secret(v) for v in raw.values()), f"{secret.urn}: password in plain text"
+    password = secret.inputs["stringData"]["password"]
+    assert password and secret.inputs["stringData"]["url"].startswith(f"redis://:{password}@"), secret.urn
+    clients = [w for w in workloads(run) if w.inputs["metadata"]["name"].startswith(("consumers-", "frontend"))]
+    assert len(clients) >= 2, run.stack
+    for w in clients:
+        (entry,) = [e for e in pod_spec(w)["containers"][0]["env"] if e["name"] == "KIOSK_REDIS_URL"]
+        assert entry.get("valueFrom", {}).get("secretKeyRef") == {"name": "redis-auth", "key": "url"}, \
+            f"{w.urn}: the Redis URL with its password must come from the Secret"
+        assert password not in str(w.inputs), f"{w.urn}: Redis password in the pod spec"
+    auth = run.one("kubernetes:keda.sh/v1alpha1:TriggerAuthentication")
+    assert auth.inputs["metadata"]["namespace"] == secret.inputs["metadata"]["namespace"], auth.urn
+    assert auth.inputs["spec"]["secretTargetRef"] == [{"parameter": "password", "name": "redis-auth", "key": "password"}]
+    for so in run.of_type(SCALED_OBJECT):
+        for t in so.inputs["spec"]["triggers"]:
+            assert t.get("authenticationRef") == {"name": auth.inputs["metadata"]["name"]}, \
+                f"{so.urn}: KEDA's scaler needs Redis's password"
 
 
 def check_stream_trigger(so, stream: str, address: str) -> None:
