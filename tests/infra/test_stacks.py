@@ -676,3 +676,51 @@ def test_system_pool_holds_the_system_pods_and_the_add_ons(run):
         f"~{singletons_m + daemonsets_m * nodes}m")
     largest = max(m for _, m in pods)
     assert largest + daemonsets_m <= per_node, f"{run.stack}: a {largest}m pod fits no {machine} node"
+
+
+# --- GKE with a domain (managed certificate) -----------------------------------
+
+GCP_DOMAIN = "kiosk.example.org"
+
+
+@pytest.fixture(scope="module")
+def gcp_domain_run(tmp_path_factory):
+    import json
+
+    from tests.infra.conftest import STACKS
+    from tests.infra.stackrun import run_stacks
+
+    stack = STACKS["dev-gcp"]
+    overrides = {"kiosk:domain": GCP_DOMAIN}
+    (rc, out, err), = run_stacks([stack], overrides, tmp_path_factory.mktemp("gcp-domain")).values()
+    assert rc == 0, err[-4000:]
+    return StackRun(stack, json.loads(out), overrides)
+
+
+def test_gke_domain_gets_a_managed_certificate_and_https(gcp_domain_run):
+    from tests.infra.run_stack import _fake_outputs
+
+    run = gcp_domain_run
+    typ = "gcp:compute/managedSslCertificate:ManagedSslCertificate"
+    (certificate,) = run.of_type(typ)
+    assert certificate.inputs["managed"]["domains"] == [GCP_DOMAIN], certificate.urn
+    cert_name = _fake_outputs(typ, certificate.name, certificate.inputs)["name"]
+    ingress = run.one("kubernetes:networking.k8s.io/v1:Ingress", "frontend")
+    annotations = ingress.inputs["metadata"]["annotations"]
+    assert annotations["ingress.gcp.kubernetes.io/pre-shared-cert"] == cert_name, \
+        f"{ingress.urn}: the Ingress must present the stack's managed certificate"
+    assert [r.get("host") for r in ingress.inputs["spec"]["rules"]] == [GCP_DOMAIN], ingress.urn
+    url = f"https://{GCP_DOMAIN}"
+    assert run.outputs["portalUrl"]["value"] == url
+    # The DNS A record the operator creates points at the reserved address.
+    (address,) = run.of_type("gcp:compute/globalAddress:GlobalAddress")
+    assert run.outputs["portalAddress"]["value"] == _fake_outputs(address.type, address.name, address.inputs)["address"]
+    assert annotations["kubernetes.io/ingress.global-static-ip-name"] == \
+        _fake_outputs(address.type, address.name, address.inputs)["name"], ingress.urn
+    frontend = run.one("kubernetes:apps/v1:Deployment", "frontend")
+    assert env_of(pod_spec(frontend)["containers"][0])["KIOSK_PUBLIC_URL"] == url, frontend.urn
+    (bucket,) = run.of_type(BUCKET)
+    assert url in bucket.inputs["cors"][0]["origins"], f"{bucket.urn}: CORS must allow {url}"
+    test_portal_ingress_uses_the_static_ip_and_neg_backends(run)
+    test_bucket_not_public_and_uploads_output_expire(run)
+    test_every_kubernetes_object_validates_strictly(run)
