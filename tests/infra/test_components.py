@@ -311,3 +311,97 @@ def test_model_files_lists_present_versions_and_skips_the_rest(tmp_path):
     assert files[0].source == "../A/1/saved_model.pb"
     assert files[0].md5_base64 == "+LC5JOvXBG2/qFqFbkaCyA=="  # base64 MD5 of b"graph", as GCS spells it
     assert files[0].sha256_hex == hashlib.sha256(b"graph").hexdigest()
+
+
+# --- Keda, images, registry and network on their own ---------------------------------
+
+def test_keda_release_is_the_pinned_kedacore_chart_on_the_system_nodes(mocks):
+    construct(lambda: Keda("keda", KedaArgs(provider=k8s_provider(), namespace="keda", chart_version="2.18.3",
+                                            node_selector={"kiosk.dev/pool": "system"})))
+    (release,) = mocks.of_type("kubernetes:helm.sh/v3:Release")
+    assert release["chart"] == "keda" and release["version"] == "2.18.3"
+    assert release["repositoryOpts"]["repo"] == "https://kedacore.github.io/charts"
+    assert release["namespace"] == "keda"
+    values = release["values"]
+    assert values["nodeSelector"] == {"kiosk.dev/pool": "system"}
+    assert set(values["resources"]) == {"operator", "metricServer", "webhooks"}
+    for part, res in values["resources"].items():
+        assert res["requests"]["cpu"] and res["requests"]["memory"], part
+        assert res["limits"]["memory"], f"{part}: a memory limit keeps a leak off the system node"
+
+
+def test_container_images_push_to_the_registry_and_honour_build_on_preview(mocks):
+    login = RegistryLogin(address="us-central1-docker.pkg.dev",
+                          repository_url="us-central1-docker.pkg.dev/p/kiosk-t", username="oauth2accesstoken",
+                          password=pulumi.Output.secret("token"))
+    construct(lambda: ContainerImages("build", ContainerImagesArgs(
+        registry=login, context="..", tag="v7", platforms=("linux/arm64",), build_on_preview=True)))
+    images = {r.name: _plain(r.inputs) for r in mocks.resources if r.typ == "docker-build:index:Image"}
+    assert set(images) == {"build-kiosk-consumers", "build-kiosk-frontend"}
+    for name, raw in images.items():
+        image = unsecret(raw)
+        repo = f"us-central1-docker.pkg.dev/p/kiosk-t/{name.removeprefix('build-')}"
+        assert image["push"] is True and image["buildOnPreview"] is True, name
+        assert image["tags"] == [f"{repo}:v7"], name
+        assert image["platforms"] == ["linux/arm64"], name
+        assert image["context"]["location"] == ".."
+        assert image["dockerfile"]["location"] in ("../consumers/Dockerfile", "../frontend/Dockerfile")
+        (registry,) = image["registries"]
+        assert registry["address"] == "us-central1-docker.pkg.dev" and registry["username"] == "oauth2accesstoken"
+        raw_registries = raw["registries"]
+        assert "__secret__" in json.dumps(raw_registries), f"{name}: the registry password must stay secret"
+        assert image["cacheFrom"][0]["registry"]["ref"] == f"{repo}:buildcache"
+        assert image["cacheTo"][0]["registry"]["ref"] == f"{repo}:buildcache"
+    construct(lambda: ContainerImages("quiet", ContainerImagesArgs(registry=login, context=".")))
+    quiet = [unsecret(_plain(r.inputs)) for r in mocks.resources if r.name.startswith("quiet-")]
+    assert quiet and all(i["buildOnPreview"] is False for i in quiet)
+
+
+def test_artifact_registry_cleans_up_and_lets_the_nodes_pull(mocks):
+    from components.gcp.registry import ArtifactRegistry, ArtifactRegistryArgs
+
+    holder = {}
+
+    def build():
+        registry = ArtifactRegistry("images", ArtifactRegistryArgs(
+            project="p", location="us-central1", repository_id="kiosk-t", keep_recent_versions=5,
+            reader_members=("serviceAccount:nodes@p.iam.gserviceaccount.com",)))
+        holder["login"] = registry.login
+    construct(build)
+    (repo,) = mocks.of_type("gcp:artifactregistry/repository:Repository")
+    assert repo["format"] == "DOCKER" and repo["repositoryId"] == "kiosk-t" and repo["location"] == "us-central1"
+    policies = {p["id"]: p for p in repo["cleanupPolicies"]}
+    assert policies["keep-recent"]["action"] == "KEEP"
+    assert policies["keep-recent"]["mostRecentVersions"]["keepCount"] == 5
+    old = policies["delete-old-untagged"]
+    assert old["action"] == "DELETE" and old["condition"]["tagState"] == "UNTAGGED"
+    assert old["condition"]["olderThan"].endswith("s") and int(old["condition"]["olderThan"][:-1]) >= 86400
+    (reader,) = mocks.of_type("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
+    assert reader["role"] == "roles/artifactregistry.reader"
+    assert reader["member"] == "serviceAccount:nodes@p.iam.gserviceaccount.com"
+    assert reader["repository"] == "kiosk-t" and reader["location"] == "us-central1"
+    login = holder["login"]
+    assert login.address == "us-central1-docker.pkg.dev"
+    assert _sync_await(login.repository_url.future()) == "us-central1-docker.pkg.dev/p/kiosk-t"
+    assert _sync_await(login.password.is_secret())
+
+
+def test_network_has_cloud_nat_and_opens_only_the_webhook_ports_to_the_control_plane(mocks):
+    construct(lambda: Network("kiosk", NetworkArgs(region="us-central1")))
+    (nat,) = mocks.of_type("gcp:compute/routerNat:RouterNat")
+    assert nat["natIpAllocateOption"] == "AUTO_ONLY"
+    assert nat["sourceSubnetworkIpRangesToNat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES"
+    assert nat["region"] == "us-central1"
+    (router,) = mocks.of_type("gcp:compute/router:Router")
+    assert router["region"] == "us-central1"
+    (subnet,) = mocks.of_type("gcp:compute/subnetwork:Subnetwork")
+    assert subnet["privateIpGoogleAccess"] is True
+    ranges = {r["rangeName"]: r["ipCidrRange"] for r in subnet["secondaryIpRanges"]}
+    assert set(ranges) == {"pods", "services"}
+    (firewall,) = mocks.of_type("gcp:compute/firewall:Firewall")
+    assert firewall["direction"] == "INGRESS"
+    assert firewall["sourceRanges"] == ["172.16.0.32/28"], "only the control plane's /28"
+    assert firewall["destinationRanges"] == [ranges["pods"]]
+    (allow,) = firewall["allows"]
+    assert allow["protocol"] == "tcp" and sorted(allow["ports"]) == ["6443", "9443"]
+    assert firewall["targetTags"], "the rule applies to the kiosk's nodes only"
