@@ -54,7 +54,12 @@ Response = TypeVar("Response", bound=Message)
 
 
 class ModelServerError(Exception):
-    """The model server could not answer (transient: the job's step is retried later)."""
+    """The model server answered with an error that is not the job's fault."""
+
+
+class ModelServerUnavailable(ModelServerError):
+    """The model server did not answer within the retry budget (down, or scaling up from
+    zero): the job goes back to the queue instead of failing."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,7 @@ class ModelClient:
     limit if the server refuses a batch as too large. Calls that fail with
     UNAVAILABLE, DEADLINE_EXCEEDED or RESOURCE_EXHAUSTED are retried after
     `backoff.delay(n)` seconds (its `attempts` is not used) for as long as
-    `retry_budget_seconds` allows, then raise ModelServerError. Unknown models
+    `retry_budget_seconds` allows, then raise ModelServerUnavailable. Unknown models
     raise JobInputError. Safe to share between threads.
     """
 
@@ -219,7 +224,7 @@ class ModelClient:
                 give_up_at = give_up_at or now + self.retry_budget_seconds
                 delay = self.backoff.delay(retries + 1)
                 if now + delay > give_up_at:
-                    raise ModelServerError(
+                    raise ModelServerUnavailable(
                         f"the model server at {self.address} did not answer for "
                         f"{self.retry_budget_seconds:.0f} s ({retries} retries); last error: "
                         f"{code.name}: {error.details()}") from error

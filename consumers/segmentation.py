@@ -23,8 +23,8 @@ from consumers.processing.overlay import overlay_png
 from consumers.processing.postprocess import labels_from_predictions
 from consumers.processing.resize import rescale, restore_labels
 from consumers.processing.tiling import TileLayout, stitch_tiles, tile_image
-from consumers.model_client import ModelSpec
-from consumers.services import Services, guarded
+from consumers.model_client import ModelServerUnavailable, ModelSpec
+from consumers.services import Services, defer, guarded
 from consumers.settings import ConsumerSettings
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,10 @@ def _predict_isolated(services: Services, group: list[_Job]) -> list[_Job]:
     if len(group) > 1:
         try:
             return _predict(services, group)
+        except ModelServerUnavailable as error:  # the server, not a job: all wait for it
+            for job in group:
+                defer(services, job.key, error)
+            return []
         except Exception:
             log.warning("shared prediction of %d jobs failed; predicting each job alone", len(group))
     return [job for job in group if guarded(services, job.key, _predict, services, [job])]

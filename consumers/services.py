@@ -8,8 +8,9 @@ from typing import TypeVar
 import redis
 
 from consumers.errors import JobInputError
+from consumers.jobs import JobStatus
 from consumers.jobstore import JobStore
-from consumers.model_client import ModelClient
+from consumers.model_client import ModelClient, ModelServerUnavailable
 from consumers.queue import JobQueue
 from consumers.retry import RetryPolicy
 from consumers.settings import ConsumerSettings
@@ -62,8 +63,25 @@ def guarded(services: Services, key: str, step: Callable[..., T], *args: object)
         return step(*args)
     except JobInputError as error:
         services.store.fail(key, str(error))
+    except ModelServerUnavailable as error:
+        defer(services, key, error)
     except Exception as error:  # a bug or an exhausted retry must not take other jobs down
         log.exception("job %s failed", key)
         services.store.fail(key, "the kiosk could not process this job "
                                  f"({type(error).__name__}: {error})")
     return None
+
+
+def defer(services: Services, key: str, error: ModelServerUnavailable) -> None:
+    """Queue job `key` again because its model server stayed unreachable (it may be
+    scaling up from zero), up to `max_deferrals` times; then it fails with the reason."""
+    store = services.store
+    deferrals = int(services.redis.hincrby(key, "deferrals", 1))
+    if deferrals > services.settings.max_deferrals:
+        store.fail(key, f"{error}; the job waited for it {deferrals} times")
+        return
+    log.warning("job %s goes back to the queue (%d/%d): %s", key, deferrals,
+                services.settings.max_deferrals, error)
+    store.uncount_delivery(key)  # not the job's fault
+    if store.set_status(key, JobStatus.NEW):
+        services.queue.enqueue(key)

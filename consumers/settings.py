@@ -36,6 +36,8 @@ class ConsumerSettings(KioskSettings):
     retry_initial_seconds: float = Field(0.5, ge=0)
     retry_max_seconds: float = Field(10, ge=0)
     predict_retry_budget_seconds: float = Field(600, ge=0, description="wait for a model server")
+    max_deferrals: int = Field(3, ge=0, description="re-queues of a job whose model server "
+                                                     "stayed unreachable for a whole budget")
     tile_size: int = Field(256, ge=32, description="used when the model accepts any size")
     tile_overlap: int = Field(64, ge=0, description="at most half the tile size")
     max_image_pixels: int = Field(100_000_000, gt=0)

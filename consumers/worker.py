@@ -85,13 +85,15 @@ class Worker:
     def _work(self, deliveries: list[Delivery]) -> None:
         """Handle claimed jobs in a thread while this one renews their leases."""
         self._held = deliveries
+        claimed = time.monotonic()
         gauge = metrics.JOBS_IN_PROGRESS.labels(self.queue.job_type)
         gauge.set(len(deliveries))
         future = self._executor.submit(self.handle, [d.job_key for d in deliveries])
-        while True:
+        finished = False
+        while not finished:
             try:
                 future.result(timeout=self.tick)
-                break
+                finished = True
             except FutureTimeout:
                 self.queue.renew(self.id, deliveries)
                 self._requeue_expired()
@@ -101,10 +103,16 @@ class Worker:
                     logging.shutdown()
                     os._exit(0)  # the job thread cannot be interrupted; its writes are guarded
             except Exception:
-                log.exception("handling %s crashed", [d.job_key for d in deliveries])
+                # Not acknowledged: the jobs go back to the queue now or, if Redis is
+                # what failed, when their leases run out. Deliveries are counted, so a
+                # job that always crashes its handler ends failed, not in a loop.
+                log.exception("handling %s crashed; handing the jobs back", [d.job_key for d in deliveries])
+                self._hand_back_quietly(deliveries)
                 break
-        for delivery in deliveries:
-            self.queue.ack(delivery)
+        if finished:
+            for delivery in deliveries:
+                self.queue.ack(delivery)
+            metrics.JOB_SECONDS.labels(self.queue.job_type).observe(time.monotonic() - claimed)
         self._held = []
         gauge.set(0)
 
@@ -155,6 +163,13 @@ class Worker:
             if moved := self.queue.requeue_expired():
                 log.warning("re-queued %d job(s) whose consumer stopped renewing its lease", moved)
                 metrics.JOBS_REQUEUED.labels(self.queue.job_type, "lease expired").inc(moved)
+
+    def _hand_back_quietly(self, deliveries: list[Delivery]) -> None:
+        try:
+            metrics.JOBS_REQUEUED.labels(self.queue.job_type, "handler crashed").inc(
+                self.queue.hand_back(deliveries))
+        except redis.RedisError as error:
+            log.warning("could not hand jobs back (%s); their leases will run out", error)
 
     def _release(self) -> None:
         """Hand back every job this consumer holds and leave the consumer group."""

@@ -1,6 +1,7 @@
 """Consumers that die, are stopped, or lose their model server: no job is lost or doubled."""
 
 import signal
+import time
 
 import pytest
 
@@ -97,6 +98,68 @@ def test_a_model_server_down_for_a_while_delays_jobs_without_failing_them(nuclea
         model_server.stop()
         client.close()
         redis_server.stop()
+
+
+def test_a_dead_consumers_job_is_redelivered_within_60_s_by_default(setup):
+    pool, client = setup
+    # The lease's default; the pool shortens it for the other tests.
+    consumers = pool.start(2, KIOSK_LEASE_SECONDS="30")
+    for consumer in consumers:
+        wait_until(lambda: "serving queue:segmentation" in pool.log(consumer), 120, "consumer start")
+    key = _big_job(client)
+    victim = client.wait_status(key, BUSY, timeout=120)["identity"]
+    [rescuer] = set(consumers) - {victim}
+    pool.signal(victim, signal.SIGKILL)
+    killed = time.monotonic()
+    wait_until(lambda: client.job(key).get("identity") == rescuer, 90, f"redelivery ({client.job(key)})")
+    assert time.monotonic() - killed <= 60
+    assert client.wait_final(key, timeout=180)["status"] == "done"
+
+
+def test_a_model_server_down_longer_than_the_retry_budget_requeues_jobs(nuclear_model_server,
+                                                                        tmp_path):
+    redis_server = RedisServer()
+    model_server = ModelServerProcess(PROJECT_ROOT / "models", port=free_port())
+    pool = ConsumerPool(redis_server.url, str(tmp_path / "bucket"), model_server.address,
+                        KIOSK_PREDICT_RETRY_BUDGET_SECONDS="1", KIOSK_MAX_DEFERRALS="1000")
+    client = JobClient(redis_server.url, Storage(str(tmp_path / "bucket")))
+    try:
+        [consumer] = pool.start(1)
+        key = client.submit(synthetic_tiff(3, (256, 256))[0], "waits.tif")
+        wait_until(lambda: int(client.job(key).get("deferrals", 0)) >= 2, 120, "two deferrals")
+        assert client.job(key)["status"] not in ("done", "failed")
+        model_server.start()
+        job = client.wait_final(key, timeout=180)
+        assert job["status"] == "done", job.get("reason")
+        assert "goes back to the queue" in pool.log(consumer)
+    finally:
+        pool.stop()
+        model_server.stop()
+        client.close()
+        redis_server.stop()
+
+
+def test_a_model_server_that_never_comes_fails_the_job_after_its_deferrals(setup):
+    pool, client = setup
+    pool.start(1, KIOSK_MODEL_SERVER=f"127.0.0.1:{free_port()}",
+               KIOSK_PREDICT_RETRY_BUDGET_SECONDS="0.5", KIOSK_MAX_DEFERRALS="1")
+    job = client.wait_final(client.submit(synthetic_tiff(4, (64, 64))[0], "never.tif"), 120)
+    assert job["status"] == "failed"
+    assert "did not answer" in job["reason"] and "waited for it 2 times" in job["reason"]
+    assert job["deferrals"] == "2"
+
+
+def test_a_storage_step_that_keeps_failing_fails_the_job_after_its_retries(setup):
+    pool, client = setup
+    key = client.submit(synthetic_tiff(5, (64, 64))[0], "blocked.tif")
+    # A file where the job's output folder must go: every write of its results fails.
+    client.storage.write(f"output/{key.split(':')[1]}", b"in the way")
+    [consumer] = pool.start(1)
+    job = client.wait_final(key, timeout=120)
+    assert job["status"] == "failed"
+    assert job["reason"].startswith("the kiosk could not process this job")
+    assert pool.log(consumer).count("saving the preview failed") == 3  # 4 tries, 3 retries
+    assert pool.alive() == [consumer]
 
 
 def test_redis_losing_the_queue_is_survived(setup):

@@ -1,14 +1,17 @@
 """ModelClient against a real `python -m modelserver` subprocess."""
 
 import logging
+import time
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 
+import grpc
 import numpy as np
 import pytest
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from consumers.errors import JobInputError
-from consumers.model_client import (ModelClient, ModelServerError, ModelSpec, to_ndarray,
+from consumers.model_client import (ModelClient, ModelServerUnavailable, ModelSpec, to_ndarray,
                                     to_tensor_proto)
 from consumers.retry import RetryPolicy
 from tests.fixtures.model_server import TINY_MODEL, ModelServerProcess
@@ -113,10 +116,54 @@ def test_predict_waits_for_a_server_that_comes_back(tiny_model_repository, caplo
     assert_tiny_model_outputs(result.outputs, batch)
 
 
+class FlakyProxy(grpc.GenericRpcHandler):
+    """A real gRPC hop in front of the model server whose first Predict calls fail:
+    aborted with `code`, or answered too late for the client's deadline."""
+
+    def __init__(self, target: str, code: grpc.StatusCode, failures: int, late_seconds: float) -> None:
+        self.channel = grpc.insecure_channel(target)
+        self.code, self.failures, self.late_seconds = code, failures, late_seconds
+
+    def service(self, details):
+        forward = self.channel.unary_unary(details.method)  # raw bytes both ways
+
+        def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
+            if details.method.endswith("/Predict") and self.failures > 0:
+                self.failures -= 1
+                if self.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    time.sleep(self.late_seconds)
+                else:
+                    context.abort(self.code, "batch queue is full")  # what TF-Serving says when busy
+            return forward(request)
+
+        return grpc.unary_unary_rpc_method_handler(handle)
+
+
+@pytest.mark.parametrize("code", [grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.DEADLINE_EXCEEDED])
+def test_busy_or_slow_server_answers_are_retried(model_server, code, caplog):
+    proxy = FlakyProxy(model_server.address, code, failures=2, late_seconds=1.5)
+    server = grpc.server(futures.ThreadPoolExecutor(4), handlers=[proxy])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    batch = tiles(3)
+    try:
+        with caplog.at_level(logging.WARNING, logger="consumers.model_client"), \
+                ModelClient(f"127.0.0.1:{port}", retry_budget_seconds=60, timeout_seconds=1,
+                            backoff=QUICK_BACKOFF) as client:
+            result = client.predict(TINY_MODEL, None, batch)
+    finally:
+        server.stop(0)
+        proxy.channel.close()
+
+    assert result.retries == 2 and proxy.failures == 0
+    assert code.name in caplog.text
+    assert_tiny_model_outputs(result.outputs, batch)
+
+
 def test_server_that_never_answers_is_a_transient_error_after_the_budget():
     with ModelClient(f"127.0.0.1:{free_port()}", retry_budget_seconds=1,
                      backoff=QUICK_BACKOFF) as client:
-        with pytest.raises(ModelServerError, match=r"did not answer for 1 s \(\d+ retries\); "
+        with pytest.raises(ModelServerUnavailable, match=r"did not answer for 1 s \(\d+ retries\); "
                                                    "last error: UNAVAILABLE"):
             client.metadata(TINY_MODEL)
 

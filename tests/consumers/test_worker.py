@@ -1,8 +1,9 @@
-"""The worker's shutdown path, called directly (no signals, no model needed)."""
+"""The worker's shutdown, crash and poison-job paths, called directly (no signals, no model needed)."""
 
 import threading
 
 import pytest
+import redis
 
 from consumers.jobs import JobRequest, new_job_key
 from consumers.services import Services
@@ -56,3 +57,30 @@ def test_jobs_claimed_while_stopping_go_back(worker):
     worker.run()  # stops at once, holding nothing
     [again] = worker.queue.claim("another", 1, 0.1)
     assert again.job_key == key
+
+
+def test_a_crashing_handler_hands_its_jobs_back_unacknowledged(worker, monkeypatch):
+    key = _submit(worker)
+
+    def lose_redis(keys):
+        raise redis.ConnectionError("Redis went away mid-job")
+
+    monkeypatch.setattr(worker, "handle", lose_redis)
+    worker._work(worker.queue.claim(worker.id, 1, 0.1))
+
+    [again] = worker.queue.claim("another", 1, 0.1)
+    assert again.job_key == key
+    assert worker.queue.length() == 1
+
+
+def test_a_job_that_keeps_killing_its_consumer_fails_with_a_reason(worker):
+    key = _submit(worker)
+    store = worker.services.store
+    for _ in range(worker.services.settings.max_deliveries):
+        store.count_delivery(key)  # earlier consumers died holding it
+
+    worker.handle([key])
+
+    job = store.get(key)
+    assert job["status"] == "failed"
+    assert "stopped its consumer 3 times" in job["reason"]
