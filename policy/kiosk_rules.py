@@ -37,7 +37,11 @@ S3_LIFECYCLE_TYPES = (
     "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2",
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
 )
+GCS_IAM_POLICY = "gcp:storage/bucketIAMPolicy:BucketIAMPolicy"
 GKE_NODE_POOL = "gcp:container/nodePool:NodePool"
+# Compute Engine families whose machine types come with GPUs attached (no
+# guestAccelerators block): A2/A3/A4 (A100, H100/H200, B200), G2 (L4), G4.
+GPU_MACHINE_FAMILIES = ("a2-", "a3-", "a4-", "a4x-", "g2-", "g4-")
 GKE_CLUSTER = "gcp:container/cluster:Cluster"
 EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
@@ -129,6 +133,22 @@ def _as_int(value: Any) -> int | None:
 
 # --- no public bucket -----------------------------------------------------------
 
+def _iam_policy_members(policy_data: Any) -> list[str] | None:
+    """Members of every binding of a GCP IAM policy (policyData JSON); None when unknown."""
+    if isinstance(policy_data, str):
+        try:
+            policy_data = json.loads(policy_data)
+        except ValueError:
+            return None
+    if not isinstance(policy_data, Mapping):
+        return None
+    members: list[str] = []
+    for binding in _as_list(policy_data.get("bindings")):
+        if isinstance(binding, Mapping):
+            members += [m for m in _as_list(binding.get("members")) if isinstance(m, str)]
+    return members
+
+
 def no_public_bucket(resource_type: str, props: Props) -> list[str]:
     """Buckets prevent public access; no IAM/ACL grants them to everyone."""
     if resource_type == GCS_BUCKET:
@@ -141,6 +161,10 @@ def no_public_bucket(resource_type: str, props: Props) -> list[str]:
         members = list(props.get("members") or []) + [props.get("member"), props.get("entity")]
         public = [m for m in members if m in PUBLIC_MEMBERS]
         return [f"bucket grant to {m} makes it public" for m in public]
+    if resource_type == GCS_IAM_POLICY:
+        members = _iam_policy_members(props.get("policyData")) or []
+        public = sorted({m for m in members if m in PUBLIC_MEMBERS})
+        return [f"bucket IAM policy grants {m}, making it public" for m in public]
     if resource_type == S3_PUBLIC_ACCESS_BLOCK:
         flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
         off = [f for f in flags if props.get(f) is not True]
@@ -225,7 +249,9 @@ def _is_gpu_node_group(props: Props) -> bool:
 def gpu_pools_scale_to_zero(resource_type: str, props: Props) -> list[str]:
     """GPU node pools/groups autoscale with a minimum of zero nodes."""
     if resource_type == GKE_NODE_POOL:
-        if not _get(props, "nodeConfig", "guestAccelerators"):
+        machine_type = _get(props, "nodeConfig", "machineType")
+        built_in_gpus = isinstance(machine_type, str) and machine_type.startswith(GPU_MACHINE_FAMILIES)
+        if not _get(props, "nodeConfig", "guestAccelerators") and not built_in_gpus:
             return []
         auto = props.get("autoscaling")
         if not auto:

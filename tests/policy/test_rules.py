@@ -54,6 +54,33 @@ def test_public_gcs_grants_fail(typ, props):
     assert rules.no_public_bucket(typ, props)
 
 
+IAM_POLICY = "gcp:storage/bucketIAMPolicy:BucketIAMPolicy"
+
+
+@pytest.mark.parametrize("public", ["allUsers", "allAuthenticatedUsers"])
+def test_gcs_iam_policy_granting_the_public_fails(public):
+    import json
+
+    policy = {"bindings": [
+        {"role": "roles/storage.objectAdmin", "members": ["serviceAccount:x@p.iam.gserviceaccount.com"]},
+        {"role": "roles/storage.objectViewer", "members": ["user:a@b.c", public]},
+    ]}
+    messages = rules.no_public_bucket(IAM_POLICY, {"bucket": "b", "policyData": json.dumps(policy)})
+    assert messages and public in messages[0]
+    # Already-parsed policy data (as some engines hand it) is judged the same.
+    assert rules.no_public_bucket(IAM_POLICY, {"bucket": "b", "policyData": policy})
+
+
+def test_gcs_iam_policy_without_the_public_passes():
+    import json
+
+    policy = {"bindings": [{"role": "roles/storage.objectViewer",
+                            "members": ["serviceAccount:x@p.iam.gserviceaccount.com"]}]}
+    assert rules.no_public_bucket(IAM_POLICY, {"bucket": "b", "policyData": json.dumps(policy)}) == []
+    # Unknown during a preview: nothing to judge yet.
+    assert rules.no_public_bucket(IAM_POLICY, {"bucket": "b", "policyData": None}) == []
+
+
 def test_private_gcs_grant_passes():
     props = {"member": "serviceAccount:x@p.iam.gserviceaccount.com", "role": "roles/storage.objectUser"}
     assert rules.no_public_bucket("gcp:storage/bucketIAMMember:BucketIAMMember", props) == []
@@ -124,8 +151,8 @@ def test_uploads_rule_ignores_other_types():
 
 # --- GPU pools scale to zero ---------------------------------------------------------
 
-def gke_pool(autoscaling, accelerators=True, **extra):
-    node = {"machineType": "g2-standard-8"}
+def gke_pool(autoscaling, accelerators=True, machine_type=None, **extra):
+    node = {"machineType": machine_type or ("g2-standard-8" if accelerators else "e2-standard-4")}
     if accelerators:
         node["guestAccelerators"] = [{"type": "nvidia-l4", "count": 1}]
     return {"nodeConfig": node, "autoscaling": autoscaling, **extra}
@@ -149,6 +176,24 @@ def test_gke_gpu_pool_from_zero_passes(autoscaling):
 ])
 def test_gke_gpu_pool_not_from_zero_fails(props):
     assert rules.gpu_pools_scale_to_zero(rules.GKE_NODE_POOL, props)
+
+
+@pytest.mark.parametrize("machine_type", ["a2-highgpu-1g", "a3-highgpu-8g", "g2-standard-8", "a2-ultragpu-1g"])
+def test_gke_pool_with_built_in_gpus_is_a_gpu_pool(machine_type):
+    """A2/A3/G2 machine types carry their GPUs without a guestAccelerators block."""
+    fixed = gke_pool({"totalMinNodeCount": 1, "totalMaxNodeCount": 2}, accelerators=False, machine_type=machine_type)
+    assert rules.gpu_pools_scale_to_zero(rules.GKE_NODE_POOL, fixed)
+    pinned = gke_pool(None, accelerators=False, machine_type=machine_type, nodeCount=1)
+    assert rules.gpu_pools_scale_to_zero(rules.GKE_NODE_POOL, pinned)
+    from_zero = gke_pool({"totalMinNodeCount": 0, "totalMaxNodeCount": 2}, accelerators=False,
+                         machine_type=machine_type)
+    assert rules.gpu_pools_scale_to_zero(rules.GKE_NODE_POOL, from_zero) == []
+
+
+@pytest.mark.parametrize("machine_type", ["e2-standard-4", "n2-standard-8", "c3-standard-4", "n2d-standard-2"])
+def test_gke_pool_of_cpu_machine_types_may_keep_nodes(machine_type):
+    props = gke_pool(None, accelerators=False, machine_type=machine_type, nodeCount=1)
+    assert rules.gpu_pools_scale_to_zero(rules.GKE_NODE_POOL, props) == []
 
 
 def test_cpu_pool_may_keep_nodes():
