@@ -5,9 +5,12 @@ Keys are bucket paths in the kiosk layout: `uploads/…`, `output/…`,
 """
 
 import posixpath
+import uuid
 from urllib.parse import quote
 
 import fsspec
+import google.auth.credentials
+import google.auth.transport.requests
 from fsspec.implementations.local import LocalFileSystem
 
 from consumers.settings import KioskSettings
@@ -57,7 +60,7 @@ class Storage:
         if self.is_local:
             # Write beside and rename: a reader sees the old object or the whole new one.
             self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
-            partial = f"{path}.partial"
+            partial = f"{path}.{uuid.uuid4().hex}.partial"  # two writers never share one
             self.fs.pipe_file(partial, data)
             self.fs.mv(partial, path)
         else:
@@ -90,4 +93,23 @@ class Storage:
         """A URL that downloads `key`: signed for cloud buckets, served by the API locally."""
         if self.is_local:
             return f"{self.public_url}{DOWNLOAD_ROUTE}{quote(key)}"
+        if "gs" in self.fs.protocol:
+            return self.fs.sign(self.path(key), expiration=expires_seconds, version="v4",
+                                **gcs_signing_options(self.fs.credentials.credentials))
         return self.fs.sign(self.path(key), expiration=expires_seconds)
+
+
+def gcs_signing_options(credentials: google.auth.credentials.Credentials) -> dict[str, str]:
+    """How google-cloud-storage signs URLs with `credentials`.
+
+    A service-account key signs locally (no options). Workload Identity and the
+    metadata server give tokens without a private key: those sign through the IAM
+    signBlob API as the pod's own service account, which needs
+    `roles/iam.serviceAccountTokenCreator` on itself (the stack grants it).
+    """
+    if isinstance(credentials, google.auth.credentials.Signing):
+        return {}
+    if not credentials.valid:
+        credentials.refresh(google.auth.transport.requests.Request())
+    return {"service_account_email": credentials.service_account_email,
+            "access_token": credentials.token}

@@ -1,11 +1,17 @@
-"""Storage on a local directory and on a real S3-compatible HTTP server."""
+"""Storage on a local directory and on a real S3-compatible HTTP server; GCS URL signing."""
 
-from urllib.parse import parse_qs, urlparse
+import datetime
+from urllib.parse import parse_qs, urlparse, urlsplit
 
+import gcsfs
+import google.auth.compute_engine
+import google.oauth2.service_account
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from consumers.storage import Storage
+from consumers.storage import Storage, gcs_signing_options
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -55,3 +61,37 @@ def test_s3_download_url_is_signed_and_works(s3_bucket):
     query = parse_qs(urlparse(url).query)
     assert "Signature" in query or "X-Amz-Signature" in query
     assert httpx.get(url).content == b"zip bytes"
+
+
+def _service_account_key() -> google.oauth2.service_account.Credentials:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    return google.oauth2.service_account.Credentials.from_service_account_info({
+        "type": "service_account", "client_email": "kiosk@lab.iam.gserviceaccount.com",
+        "private_key": pem, "private_key_id": "1", "token_uri": "https://oauth2.googleapis.com/token"})
+
+
+def test_gcs_urls_are_v4_signed_locally_with_a_service_account_key():
+    credentials = _service_account_key()
+    fs = gcsfs.GCSFileSystem(token=credentials, project="lab")
+    url = fs.sign("kiosk-bucket/output/1/cells.zip", expiration=600, version="v4",
+                  **gcs_signing_options(credentials))
+    query = parse_qs(urlsplit(url).query)
+    assert urlsplit(url).path == "/kiosk-bucket/output/1/cells.zip"
+    assert query["X-Goog-Algorithm"] == ["GOOG4-RSA-SHA256"] and query["X-Goog-Expires"] == ["600"]
+    assert query["X-Goog-Credential"][0].startswith("kiosk@lab.iam.gserviceaccount.com/")
+    assert len(query["X-Goog-Signature"][0]) == 512  # hex of a 2048-bit RSA signature
+
+
+def test_keyless_gcs_credentials_sign_through_iam_as_their_own_account():
+    """Workload Identity tokens carry no private key: google-cloud-storage must be told
+    whose signBlob to call and with which token."""
+    credentials = google.auth.compute_engine.Credentials(
+        service_account_email="kiosk-frontend@lab.iam.gserviceaccount.com")
+    credentials.token = "ya29.token"
+    credentials.expiry = datetime.datetime.utcnow() + datetime.timedelta(hours=1)
+    assert gcs_signing_options(credentials) == {
+        "service_account_email": "kiosk-frontend@lab.iam.gserviceaccount.com",
+        "access_token": "ya29.token"}
+    assert gcs_signing_options(_service_account_key()) == {}
