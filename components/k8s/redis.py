@@ -123,6 +123,9 @@ class RedisServer(pulumi.ComponentResource):
                     },
                 },
                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": claim}],
+                # `pulumi destroy` deletes the StatefulSet: its volume goes with it
+                # (GA in Kubernetes 1.32); scaling (never done: one replica) keeps it.
+                "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Retain"},
             },
             opts=child,
         )

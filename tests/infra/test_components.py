@@ -279,6 +279,8 @@ def test_redis_persists_with_aof_and_admits_only_clients(mocks):
     assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
     assert command[command.index("--maxmemory") + 1] == "800mb"
     assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "10Gi"
+    assert sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete", \
+        "destroy must not leave the Redis volume behind"
     (policy,) = mocks.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
     assert policy["spec"]["ingress"][0]["from"] == [{"podSelector": {"matchLabels": {"kiosk.dev/redis-client": "true"}}}]
 
