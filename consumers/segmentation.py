@@ -164,7 +164,7 @@ def _finish(services: Services, job: _Job) -> None:
         output_url=services.storage.download_url(archive_key, services.settings.signed_url_seconds),
         preview_file_name=preview_key, nuclei=sum(len(np.unique(f[f > 0])) for f in labels),
         finished_at=f"{finished:.6f}", total_time=f"{finished - request.created_at:.6f}",
-        predict_retries=job.predict_retries,
+        predict_retries=job.predict_retries, total_jobs=1,
         **{name: f"{seconds:.6f}" for name, seconds in job.timings.items()})
 
 

@@ -10,6 +10,8 @@ import json
 import time
 import zipfile
 from dataclasses import replace
+from itertools import chain, count
+from pathlib import PurePosixPath
 
 from consumers.jobs import JobRequest, JobStatus, child_job_key, parse_job_key
 from consumers.processing.archive import safe_zip_members, zip_bytes
@@ -62,15 +64,19 @@ def _aggregate(services: Services, key: str, job: dict[str, str]) -> None:
     children = [store.get(child) | {"key": child} for child in job["children"].split(",")]
     for child in children:
         name = child.get("original_name", child["key"])
+        produced = []
         if child.get("status") == JobStatus.DONE:
             archive = services.retry.call(lambda: services.storage.read(child["output_file_name"]),
                                           "collecting the results")
             with zipfile.ZipFile(io.BytesIO(archive)) as results_zip:
-                files.update((member, results_zip.read(member)) for member in results_zip.namelist())
+                for member in results_zip.namelist():
+                    produced.append(_unique_name(files, member, name))
+                    files[produced[-1]] = results_zip.read(member)
         else:
             failures.append(name)
         results.append({"name": name, "status": child.get("status", "expired"),
-                        "reason": child.get("reason", ""), "nuclei": child.get("nuclei")})
+                        "reason": child.get("reason", ""), "nuclei": child.get("nuclei"),
+                        "files": produced})
     files["manifest.json"] = json.dumps({"job": key, "images": results}, indent=2).encode()
     archive_key = f"output/{parse_job_key(key)[1]}/{result_stem(job['original_name'])}.zip"
     services.retry.call(lambda: services.storage.write(archive_key, zip_bytes(files)),
@@ -83,6 +89,7 @@ def _aggregate(services: Services, key: str, job: dict[str, str]) -> None:
                                                            services.settings.signed_url_seconds),
                   upload_time=f"{time.monotonic() - started:.6f}")
     fields["total_time"] = f"{finished - float(job['created_at']):.6f}"
+    fields["cleanup_time"] = f"{_remove_inputs(services, children):.6f}"
     previews = [child["preview_file_name"] for child in children if child.get("preview_file_name")]
     if previews:
         fields["preview_file_name"] = previews[0]
@@ -93,3 +100,24 @@ def _aggregate(services: Services, key: str, job: dict[str, str]) -> None:
     else:
         store.set_status(key, JobStatus.DONE, **fields)
     store.expire(key, services.settings.job_ttl_seconds)
+
+
+def _unique_name(taken: dict[str, bytes], member: str, image_name: str) -> str:
+    """`member` of an image's results, renamed if another image of the zip (`a.tif`
+    beside `a.png`) already produced that name."""
+    if member not in taken:
+        return member
+    suffix = PurePosixPath(image_name).suffix.lstrip(".") or "image"
+    stem, dot, extension = member.rpartition(".")
+    candidates = chain([f"{stem}_{suffix}{dot}{extension}"], (f"{stem}_{n}{dot}{extension}" for n in count(2)))
+    return next(candidate for candidate in candidates if candidate not in taken)
+
+
+def _remove_inputs(services: Services, children: list[dict[str, str]]) -> float:
+    """Delete the images unpacked for the children (their results are kept); seconds taken."""
+    started = time.monotonic()
+    for child in children:
+        if child.get("input_file_name"):
+            services.retry.call(lambda: services.storage.delete(child["input_file_name"]),
+                                "removing unpacked images")
+    return time.monotonic() - started

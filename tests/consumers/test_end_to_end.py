@@ -1,6 +1,7 @@
 """Submit → done through Redis, consumer processes and the real model server."""
 
 import io
+import json
 import zipfile
 
 import numpy as np
@@ -43,6 +44,7 @@ def test_synthetic_image_is_segmented_like_its_ground_truth(kiosk):
     for field in TIMING_FIELDS:
         assert float(job[field]) >= 0, field
     assert float(job["total_time"]) >= float(job["prediction_time"]) > 0
+    assert job["total_jobs"] == "1"
     assert 0 < kiosk.client.redis.ttl(key) <= 86400
     wait_until(lambda: kiosk.client.queue.length() == 0, 10, "empty queue")
 
@@ -93,22 +95,33 @@ def test_selected_channel_of_a_multichannel_tiff(kiosk):
 
 
 def test_zip_job_fans_out_and_aggregates_with_failures(kiosk):
-    members = {f"plate/{name}.tif": synthetic_tiff(seed, (256, 256))[0]
-               for seed, name in enumerate(["a", "b", "c"], start=20)}
+    members = {f"{folder}/{name}.tif": synthetic_tiff(seed, (256, 256))[0]
+               for seed, (folder, name) in enumerate([("plate", "a"), ("plate", "b"), ("other", "a")], start=20)}
+    members["plate/b.png"] = _encode(synthetic_image(23).astype(np.uint8), "PNG")
     members["broken.tif"] = b"II*\x00 this is not really a TIFF"
     members["__MACOSX/._a.tif"] = b"junk"
     key = kiosk.client.submit(_zip(members), "batch.zip")
     job = kiosk.client.wait_final(key, timeout=180)
     assert job["status"] == "done", job.get("reason")
-    assert job["total_jobs"] == "4" and job["progress"] == "100"
+    assert job["total_jobs"] == "5" and job["progress"] == "100"
     assert job["failures"] == "broken.tif"
-    children = job["children"].split(",")
-    child_states = [kiosk.client.job(child)["status"] for child in children]
-    assert sorted(child_states) == ["done", "done", "done", "failed"]
-    assert len(job["prediction_time"].split(",")) == 4
+    children = [kiosk.client.job(child) for child in job["children"].split(",")]
+    assert sorted(child["status"] for child in children) == ["done", "done", "done", "done", "failed"]
+    assert len(job["prediction_time"].split(",")) == 5
     files = _result_files(kiosk, job)
-    assert sum(name.endswith("_labels.tif") for name in files) == 3
-    assert "manifest.json" in files and "broken.tif" in files["manifest.json"].decode()
+    # Same-named images in other folders, or with another extension, keep their own results.
+    manifest = json.loads(files["manifest.json"])
+    by_image = {image["name"]: image for image in manifest["images"]}
+    produced = [name for image in manifest["images"] for name in image["files"]]
+    assert len(set(produced)) == len(produced) == 8 and set(produced) == set(files) - {"manifest.json"}
+    assert sum("_labels" in name and name.endswith(".tif") for name in produced) == 4
+    assert {by_image["plate__b.tif"]["files"][0], by_image["plate__b.png"]["files"][0]} in (
+        {"plate__b_labels.tif", "plate__b_labels_png.tif"}, {"plate__b_labels.tif", "plate__b_labels_tif.tif"})
+    assert by_image["broken.tif"]["status"] == "failed" and by_image["broken.tif"]["files"] == []
+    # The unpacked images are removed once aggregated; the uploaded zip stays for its lifecycle rule.
+    assert not any(kiosk.storage.exists(child["input_file_name"]) for child in children)
+    assert kiosk.storage.exists(kiosk.client.job(key)["input_file_name"])
+    assert float(job["cleanup_time"]) >= 0
 
 
 def test_a_job_delivered_twice_yields_one_result(kiosk):
