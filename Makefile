@@ -4,14 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REQUIREMENTS := $(wildcard requirements.txt) consumers/requirements.txt frontend/requirements.txt requirements-dev.txt
-SYSTEM_PACKAGES := redis-server:redis-server chromium:chromium
+# command:package pairs. `make run` needs Redis; the tests also drive Chromium.
+RUN_PACKAGES := redis-server:redis-server
+SYSTEM_PACKAGES := $(RUN_PACKAGES) chromium:chromium
 
 .PHONY: run test bench train setup
 
 setup: $(STAMP)
-	@scripts/ensure-system-packages $(SYSTEM_PACKAGES)
 
 $(STAMP): $(REQUIREMENTS) consumers/requirements-nodeps.txt pyproject.toml
+	@# Debian's python3 makes venvs only with python3-venv (ensurepip) installed.
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || scripts/ensure-system-packages --package python3-venv
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(addprefix -r ,$(REQUIREMENTS))
@@ -20,13 +23,17 @@ $(STAMP): $(REQUIREMENTS) consumers/requirements-nodeps.txt pyproject.toml
 	touch $@
 
 run: setup
+	@scripts/ensure-system-packages $(RUN_PACKAGES)
 	$(BIN)/python -m local_kiosk
 
 test: setup
+	@scripts/ensure-system-packages $(SYSTEM_PACKAGES)
 	$(BIN)/python -m pytest tests
 
 bench: setup
+	@scripts/ensure-system-packages $(RUN_PACKAGES)
 	$(BIN)/python -m benchmarks.pipeline
+	$(BIN)/python -m benchmarks.api_load
 
 train: setup
 	$(BIN)/python -m training.train_nuclear_segmentation

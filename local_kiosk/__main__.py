@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import redis
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -73,13 +74,11 @@ def main() -> None:
     workers = [supervisor.start(f"consumer-{index + 1}", [sys.executable, "-m", "consumers"], {
         **shared_env, "KIOSK_MODEL_SERVER": f"127.0.0.1:{model_port}", "KIOSK_METRICS_PORT": "0",
         "KIOSK_MAX_BATCH_SIZE": str(settings.max_batch_size)}) for index in range(settings.consumers)]
-    front = []
-    if (PROJECT / "frontend" / "__main__.py").exists():
-        front = [supervisor.start("api", [sys.executable, "-m", "frontend"],
-                                  {**shared_env, "KIOSK_PORT": str(settings.port)})]
-    log.info("kiosk starting in %s: redis :%d, model server :%d, %d consumer(s)%s (logs: %s)",
-             home, redis_port, model_port, settings.consumers,
-             f", portal {public_url}" if front else "", home / "logs")
+    api = supervisor.start("api", [sys.executable, "-m", "frontend"],
+                           {**shared_env, "KIOSK_PORT": str(settings.port)})
+    log.info("kiosk starting in %s: redis :%d, model server :%d, %d consumer(s), API :%d (logs: %s)",
+             home, redis_port, model_port, settings.consumers, settings.port, home / "logs")
+    threading.Thread(target=_announce_portal, args=(public_url,), daemon=True).start()
 
     client = redis.Redis(port=redis_port, decode_responses=True)
     wait_until(lambda: _pings(client), 30, "redis-server")
@@ -91,7 +90,7 @@ def main() -> None:
             supervisor.restart_dead()
     finally:
         log.info("stopping: consumers finish or hand back their jobs")
-        supervisor.stop(workers + front)
+        supervisor.stop([*workers, api])
         supervisor.stop([model_child])
         supervisor.stop([redis_child])
         log.info("stopped")
@@ -104,6 +103,19 @@ def _install_models(models: Path) -> None:
         target = models / version.parent.relative_to(PROJECT / "models")
         if not target.exists():
             shutil.copytree(version.parent, target)
+
+
+def _announce_portal(public_url: str) -> None:
+    """Print the portal's URL once the API answers."""
+    wait_until(lambda: _answers(f"{public_url}/api/health-check"), 300, "the API")
+    log.info("portal ready: %s  (API docs: %s/docs)", public_url, public_url)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _pings(client: redis.Redis) -> bool:
