@@ -29,8 +29,9 @@ from pathlib import Path
 import httpx
 import redis
 
+from benchmarks.redis_server import RedisServer
 from consumers.jobs import JobRequest, new_job_key
-from tests.fixtures.servers import RedisServer, free_port, wait_until
+from local_kiosk.readiness import free_port, wait_until
 
 PROJECT_ROOT = Path(__file__).parents[1]
 
@@ -58,8 +59,9 @@ async def _connection(port: int, requests: list[bytes], latencies: list[float], 
     writer.close()
 
 
-def _client(args: tuple[int, list[bytes], int]) -> tuple[list[float], list[int], float]:
-    """A load process: `connections` connections share `requests`; returns latencies and errors."""
+def _client(args: tuple[int, list[bytes], int]) -> tuple[list[float], list[int], float, float]:
+    """A load process: `connections` connections share `requests`; returns latencies, errors,
+    elapsed seconds and the CPU seconds the load process itself used (it shares the cores)."""
     port, requests, connections = args
     try:
         import uvloop
@@ -75,8 +77,9 @@ def _client(args: tuple[int, list[bytes], int]) -> tuple[list[float], list[int],
                                for i in range(connections)))
         return time.perf_counter() - started
 
+    cpu = time.process_time()
     elapsed = asyncio.run(run())
-    return latencies, errors, elapsed
+    return latencies, errors, elapsed, time.process_time() - cpu
 
 
 def load(port: int, requests: list[bytes], concurrency: int, clients: int) -> dict:
@@ -92,7 +95,8 @@ def load(port: int, requests: list[bytes], concurrency: int, clients: int) -> di
     rank = lambda share: latencies[min(len(latencies) - 1, int(share * len(latencies)))] * 1000
     return {"requests": len(latencies), "errors": len(errors), "per_second": len(latencies) / elapsed,
             "p50_ms": rank(0.50), "p95_ms": rank(0.95), "p99_ms": rank(0.99), "max_ms": latencies[-1] * 1000,
-            "mean_ms": statistics.fmean(latencies) * 1000}
+            "mean_ms": statistics.fmean(latencies) * 1000,
+            "client_cpu_ms": sum(result[3] for result in results) * 1000 / max(1, len(latencies))}
 
 
 def floor_app():
@@ -194,8 +198,8 @@ def main() -> None:
         print(f"{name:18} {figures['per_second']:7.0f} req/s  p50 {figures['p50_ms']:6.1f} ms  "
               f"p95 {figures['p95_ms']:6.1f} ms  p99 {figures['p99_ms']:6.1f} ms  "
               f"max {figures['max_ms']:6.1f} ms  errors {figures['errors']}")
-    print(f"API CPU per submission: {api_cpu_ms:.2f} ms; jobs queued: {jobs} "
-          f"(expected {args.warmup + args.requests})")
+    print(f"API CPU per submission: {api_cpu_ms:.2f} ms; load generator CPU per request: "
+          f"{submissions['client_cpu_ms']:.2f} ms; jobs queued: {jobs} (expected {args.warmup + args.requests})")
     if floor is not None:
         figures, floor_cpu_ms = floor
         print(f"floor (bare FastAPI route, same Redis call): {figures['per_second']:.0f} req/s, "

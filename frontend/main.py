@@ -5,11 +5,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-import redis.asyncio as aredis
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from consumers.storage import Storage
+from frontend.api.fast_predict import FastPredict
 from frontend.api.main import api_router
 from frontend.api.routes import site
 from frontend.core.config import FrontendSettings, get_settings
@@ -20,6 +20,7 @@ from frontend.openapi import contract_openapi
 from frontend.services.bucket import Bucket
 from frontend.services.catalogue import ModelCatalogue
 from frontend.services.jobs import Jobs
+from frontend.services.redis_async import redis_client
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 DESCRIPTION = """Upload images, create segmentation jobs, follow them and download their results.
@@ -32,7 +33,7 @@ Errors answer `{"message": ...}`. When the kiosk has a token, send `Authorizatio
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Connect to Redis and storage, create the job queues; close Redis at shutdown."""
     settings: FrontendSettings = app.state.settings
-    client = aredis.Redis.from_url(settings.redis_url, decode_responses=True)
+    client = redis_client(settings.redis_url)
     storage = await anyio.to_thread.run_sync(Storage.from_settings, settings)
     bucket = Bucket(storage, settings)
     jobs = Jobs(client, bucket, ModelCatalogue(bucket, settings.models_cache_seconds),
@@ -59,6 +60,7 @@ def create_app(settings: FrontendSettings | None = None) -> FastAPI:
     app.include_router(site.router)
     app.mount("/static", StaticFiles(directory=site.STATIC_DIR), name="static")
     app.openapi = lambda: contract_openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(FastPredict, token=settings.token)  # innermost: inside the limits and logs
     app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_json_bytes,
                        limits={"/api/upload": settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES})
     app.add_middleware(TrailingSlashMiddleware)

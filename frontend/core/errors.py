@@ -33,25 +33,34 @@ def describe_validation_error(error: RequestValidationError) -> str:
     return "; ".join(dict.fromkeys(lines)) or "invalid request"
 
 
-async def _http_error(_: Request, error: HTTPException) -> JSONResponse:
-    return JSONResponse({"message": str(error.detail)}, status_code=error.status_code,
-                        headers=error.headers)
-
-
 async def _validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
     return JSONResponse({"message": describe_validation_error(error)}, status_code=400)
 
 
-async def _redis_down(_: Request, error: Exception) -> JSONResponse:
-    logger.error("Redis unavailable: %s", error)
-    return JSONResponse({"message": "the job store is unavailable; try again shortly"},
-                        status_code=503, headers={"Retry-After": "5"})
-
-
-async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+def error_response(error: Exception) -> JSONResponse:
+    """The answer the app's handlers give to `error` (for code answering outside FastAPI's routes)."""
+    if isinstance(error, HTTPException):
+        return JSONResponse({"message": str(error.detail)}, status_code=error.status_code,
+                            headers=error.headers)
+    if isinstance(error, (redis.ConnectionError, redis.TimeoutError)):
+        logger.error("Redis unavailable: %s", error)
+        return JSONResponse({"message": "the job store is unavailable; try again shortly"},
+                            status_code=503, headers={"Retry-After": "5"})
     logger.exception("unexpected error", exc_info=error)
     return JSONResponse({"message": "internal error; the request id in the logs tells what"},
                         status_code=500)
+
+
+async def _http_error(_: Request, error: HTTPException) -> JSONResponse:
+    return error_response(error)
+
+
+async def _redis_down(_: Request, error: Exception) -> JSONResponse:
+    return error_response(error)
+
+
+async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+    return error_response(error)
 
 
 def add_error_handlers(app: FastAPI) -> None:

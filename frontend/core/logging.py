@@ -8,6 +8,15 @@ from contextvars import ContextVar
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 """The id of the request being served (None outside a request)."""
+access_fields: ContextVar[dict | None] = ContextVar("access_fields", default=None)
+"""Fields the request's handler adds to its access-log line (e.g. the job it created)."""
+
+
+def note_for_access_log(**fields: object) -> None:
+    """Add fields to the access-log line of the request being served (none outside a request)."""
+    noted = access_fields.get()
+    if noted is not None:
+        noted.update(fields)
 
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
@@ -26,7 +35,9 @@ class JsonFormatter(logging.Formatter):
         rid = request_id.get()
         if rid is not None:
             entry["request_id"] = rid
-        entry.update((k, v) for k, v in vars(record).items() if k not in _STANDARD)
+        extra = record.__dict__.keys() - _STANDARD
+        if extra:
+            entry.update((k, record.__dict__[k]) for k in extra)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

@@ -1,15 +1,15 @@
 """Pure ASGI middleware: request ids, access logs and metrics; slashes; body size limits."""
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from frontend.core.logging import request_id
+from frontend.core.logging import access_fields, request_id
 from frontend.core.metrics import ApiMetrics
 
 access_log = logging.getLogger("frontend.access")
@@ -22,14 +22,25 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._children: dict[tuple[str, str, int], tuple] = {}  # labelled metrics, looked up once
+
+    def _metrics_of(self, method: str, route: str, status: int) -> tuple:
+        children = self._children.get((method, route, status))
+        if children is None:
+            children = (self.metrics.requests.labels(method, route, str(status)),
+                        self.metrics.latency.labels(method, route))
+            self._children[(method, route, status)] = children
+        return children
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
-        rid = given if _GOOD_REQUEST_ID.match(given) else uuid.uuid4().hex
+        rid = given if _GOOD_REQUEST_ID.match(given) else os.urandom(16).hex()
         token = request_id.set(rid)
+        noted: dict = {}
+        noted_token = access_fields.set(noted)
         status = 500
         start = time.perf_counter()
 
@@ -48,11 +59,13 @@ class RequestContextMiddleware:
             route = _route_template(scope)
             method = scope["method"]
             self.metrics.in_progress.dec()
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(elapsed)
+            requests, latency = self._metrics_of(method, route, status)
+            requests.inc()
+            latency.observe(elapsed)
             access_log.info("%s %s %s", method, scope["path"], status, extra={
                 "method": method, "path": scope["path"], "route": route, "status": status,
-                "duration_ms": round(elapsed * 1000, 2)})
+                "duration_ms": round(elapsed * 1000, 2), **noted})
+            access_fields.reset(noted_token)
             request_id.reset(token)
 
 

@@ -10,6 +10,7 @@ from consumers.jobs import (JOB_TYPES, READABLE_FIELDS, JobRequest, JobStatus, i
                             new_job_key, parse_job_key)
 from frontend.core.config import FrontendSettings
 from frontend.core.errors import BadRequest
+from frontend.core.logging import note_for_access_log
 from frontend.core.metrics import ApiMetrics
 from frontend.schemas import JobForm, JobView, PredictRequest
 from frontend.services.bucket import Bucket
@@ -26,6 +27,7 @@ STAGE_PROGRESS = {
 """How far a single job is at each status (a zip job reports its own `progress`)."""
 TIME_FIELDS = frozenset({"created_at", "finished_at", "updated_at"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NO_FORM = JobForm()
 
 
 def iso_time(value: str | None) -> str | None:
@@ -58,6 +60,7 @@ class Jobs:
         self.default_model = settings.default_model
         self.metrics = metrics
         self.queues = {job_type: AsyncJobQueue(client, job_type) for job_type in JOB_TYPES}
+        self._created = {job_type: metrics.jobs_created.labels(job_type) for job_type in JOB_TYPES}
         self.store = AsyncJobStore(client, ttl_seconds=settings.job_ttl_seconds)
 
     async def start(self) -> None:
@@ -69,7 +72,7 @@ class Jobs:
         """Check a predict request, then create and queue its job; returns the job key."""
         input_key = await self._input_key(request)
         model_name, model_version = await self._model(request.model_name, request.model_version)
-        form = request.job_form or JobForm()
+        form = request.job_form or _NO_FORM
         scale = form.scale if form.scale is not None else request.data_rescale
         job = JobRequest(
             job_type=request.job_type, input_file_name=input_key, original_name=request.image_name,
@@ -82,8 +85,9 @@ class Jobs:
         key = new_job_key(request.job_type)
         if not await self.queues[request.job_type].submit(key, {**job.to_fields(), "status": JobStatus.NEW}):
             raise RuntimeError(f"job key {key} already exists")
-        self.metrics.jobs_created.labels(request.job_type).inc()
-        logger.info("job created", extra={"job": key, "model": f"{model_name}:{model_version}"})
+        self._created[request.job_type].inc()
+        # One log line per submission: the access-log line carries the job and its model.
+        note_for_access_log(job=key, model=f"{model_name}:{model_version}")
         return key
 
     async def _input_key(self, request: PredictRequest) -> str:
@@ -104,14 +108,14 @@ class Jobs:
     async def _model(self, name: str | None, version: str | None) -> tuple[str, str]:
         models = await self.catalogue.models()
         name = name or self.default_model
-        listing = "; ".join(f"{n} (versions {', '.join(v)})" for n, v in models.items()) or "none"
-        if name not in models:
-            raise BadRequest(f"unknown model '{name}'; models in storage: {listing}")
+        versions = models.get(name)
+        if versions is None:
+            raise BadRequest(f"unknown model '{name}'; models in storage: {_listing(models)}")
         if version is None:
-            return name, models[name][-1]
-        match = next((v for v in models[name] if int(v) == int(version)), None)
+            return name, versions[-1]
+        match = next((v for v in versions if int(v) == int(version)), None)
         if match is None:
-            raise BadRequest(f"model '{name}' has no version {version}; models in storage: {listing}")
+            raise BadRequest(f"model '{name}' has no version {version}; models in storage: {_listing(models)}")
         return name, match
 
     async def fields(self, key: str, names: list[str]) -> list[str | None] | None:
@@ -177,6 +181,10 @@ class Jobs:
             nuclei=_int(fields.get("nuclei")), parent=fields.get("parent") or None,
             totalJobs=_int(fields.get("total_jobs")),
             children=children)
+
+
+def _listing(models: dict[str, list[str]]) -> str:
+    return "; ".join(f"{n} (versions {', '.join(v)})" for n, v in models.items()) or "none"
 
 
 def _check_key(key: str) -> None:

@@ -44,10 +44,11 @@ def test_logs_are_json_lines_tagged_with_the_request_id(process):
                    for line in log_lines(process))
     wait_until(logged, 10, "the access log line")
     lines = log_lines(process)
-    access = next(line for line in lines if line.get("request_id") == "trace-42" and "route" in line)
-    assert access["method"] == "POST" and access["status"] == 200 and access["duration_ms"] > 0
-    created = next(line for line in lines if line["message"] == "job created")
-    assert created["request_id"] == "trace-42" and created["job"] == given.json()["hash"]
+    access = [line for line in lines if line.get("request_id") == "trace-42"]
+    assert len(access) == 1, access  # one line per submission: the access line names the job
+    assert access[0]["method"] == "POST" and access[0]["status"] == 200 and access[0]["duration_ms"] > 0
+    assert access[0]["route"] == "/api/predict" and access[0]["job"] == given.json()["hash"]
+    assert access[0]["model"] == "NuclearSegmentation:2"
     assert any(line.get("request_id") == generated for line in lines)
 
 
