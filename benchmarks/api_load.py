@@ -29,9 +29,9 @@ from pathlib import Path
 import httpx
 import redis
 
-from benchmarks.redis_server import RedisServer
 from consumers.jobs import JobRequest, new_job_key
 from local_kiosk.readiness import free_port, wait_until
+from tests.fixtures.servers import RedisServer  # the same real-server harness as the tests
 
 PROJECT_ROOT = Path(__file__).parents[1]
 
