@@ -44,7 +44,9 @@ class LoadBalancerController(pulumi.ComponentResource):
             cluster_name=args.cluster_name,
             namespace=NAMESPACE,
             service_account=SERVICE_ACCOUNT,
-            policy=load_balancer_controller_policy(),
+            # Bound to resources tagged with this cluster's name (the
+            # controller tags what it creates with its clusterName).
+            policy=pulumi.Output.from_input(args.cluster_name).apply(load_balancer_controller_policy),
         ), pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)))
         self.release = helm_release(
             name,

@@ -129,17 +129,32 @@ def cluster_autoscaler_policy(cluster_name: str, node_group_arns: Sequence[str])
     )
 
 
-def load_balancer_controller_policy() -> str:
+def load_balancer_controller_policy(cluster_name: str) -> str:
     """The AWS Load Balancer Controller's policy (docs/install/iam_policy.json
     of kubernetes-sigs/aws-load-balancer-controller, v2.14), without the WAF,
     Shield and Cognito statements: the chart runs with those features off.
 
-    Changes to load balancers, target groups and security groups are bound to
-    resources carrying the controller's `elbv2.k8s.aws/cluster` tag.
+    Upstream binds changes to load balancers, target groups and security
+    groups to resources carrying the controller's `elbv2.k8s.aws/cluster` tag
+    at all (`Null` conditions), so that one role could serve every cluster of
+    the account. The controller sets that tag's value to its `clusterName`,
+    so here the conditions require the value to be this cluster's name: the
+    controller of another cluster in the account cannot use this role to
+    change that cluster's load balancers. Creation is unaffected, since
+    CreateLoadBalancer, CreateTargetGroup and CreateSecurityGroup carry the
+    tag as a request tag (tag-on-create). The retag statements keep
+    upstream's `Null` on the request tag: they let the controller change
+    other tags of its own resources but never add or move the cluster tag,
+    which `StringEquals` cannot express.
     """
-    request_tagged = {"Null": {f"aws:RequestTag/{LBC_CLUSTER_TAG}": "false"}}
-    resource_tagged = {"Null": {f"aws:ResourceTag/{LBC_CLUSTER_TAG}": "false"}}
-    retag = {"Null": {f"aws:RequestTag/{LBC_CLUSTER_TAG}": "true", f"aws:ResourceTag/{LBC_CLUSTER_TAG}": "false"}}
+    if not cluster_name:
+        raise ValueError("the Load Balancer Controller's policy needs the cluster's name")
+    request_tagged = {"StringEquals": {f"aws:RequestTag/{LBC_CLUSTER_TAG}": cluster_name}}
+    resource_tagged = {"StringEquals": {f"aws:ResourceTag/{LBC_CLUSTER_TAG}": cluster_name}}
+    retag = {
+        "Null": {f"aws:RequestTag/{LBC_CLUSTER_TAG}": "true"},
+        "StringEquals": {f"aws:ResourceTag/{LBC_CLUSTER_TAG}": cluster_name},
+    }
     elb = "arn:aws:elasticloadbalancing:*:*"
     balancers = [f"{elb}:targetgroup/*/*", f"{elb}:loadbalancer/net/*/*", f"{elb}:loadbalancer/app/*/*"]
     security_groups = "arn:aws:ec2:*:*:security-group/*"
@@ -165,7 +180,7 @@ def load_balancer_controller_policy() -> str:
         allow(["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"], "*"),
         allow(["ec2:CreateSecurityGroup"], "*"),
         allow(["ec2:CreateTags"], security_groups,
-              StringEquals={"ec2:CreateAction": "CreateSecurityGroup"}, **request_tagged),
+              StringEquals={"ec2:CreateAction": "CreateSecurityGroup", **request_tagged["StringEquals"]}),
         allow(["ec2:CreateTags", "ec2:DeleteTags"], security_groups, **retag),
         allow(["ec2:AuthorizeSecurityGroupIngress", "ec2:DeleteSecurityGroup", "ec2:RevokeSecurityGroupIngress"],
               "*", **resource_tagged),
@@ -187,8 +202,8 @@ def load_balancer_controller_policy() -> str:
             "elasticloadbalancing:SetSubnets",
         ], "*", **resource_tagged),
         allow(["elasticloadbalancing:AddTags"], balancers,
-              StringEquals={"elasticloadbalancing:CreateAction": ["CreateTargetGroup", "CreateLoadBalancer"]},
-              **request_tagged),
+              StringEquals={"elasticloadbalancing:CreateAction": ["CreateTargetGroup", "CreateLoadBalancer"],
+                            **request_tagged["StringEquals"]}),
         allow(["elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"],
               f"{elb}:targetgroup/*/*"),
         allow([

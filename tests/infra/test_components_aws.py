@@ -195,3 +195,96 @@ def test_pod_identity_role_binds_its_service_account(mocks):
     trust = json.loads(role["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     assert len(mocks.of_type("aws:iam/rolePolicy:RolePolicy")) == 1
+
+
+# --- the Load Balancer Controller's policy, evaluated -------------------------------------
+
+def _matches(pattern: str, value: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(value, pattern)
+
+
+def _condition_holds(condition: dict, context: dict) -> bool:
+    """StringEquals and Null, the only operators the policy uses (IAM semantics:
+    every operator and every key must hold; a list of values is an OR)."""
+    for operator, keys in condition.items():
+        for key, expected in keys.items():
+            if operator == "StringEquals":
+                options = expected if isinstance(expected, list) else [expected]
+                if context.get(key) not in options:
+                    return False
+            elif operator == "Null":
+                if (key not in context) != (expected == "true"):
+                    return False
+            else:
+                raise AssertionError(f"operator {operator} not modelled")
+    return True
+
+
+def allowed(doc: dict, action: str, resource: str, context: dict) -> bool:
+    for statement in doc["Statement"]:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if (statement["Effect"] == "Allow" and action in statement["Action"]
+                and any(_matches(r, resource) for r in resources)
+                and _condition_holds(statement.get("Condition", {}), context)):
+            return True
+    return False
+
+
+LBC_TAG = "elbv2.k8s.aws/cluster"
+ALB = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/k8s-kiosk/0123"
+TARGET_GROUP = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/k8s-kiosk/0123"
+SG = "arn:aws:ec2:us-east-1:123456789012:security-group/sg-0123"
+
+
+def request_tag(value: str) -> dict:
+    return {f"aws:RequestTag/{LBC_TAG}": value}
+
+
+def resource_tag(value: str) -> dict:
+    return {f"aws:ResourceTag/{LBC_TAG}": value}
+
+
+def test_load_balancer_controller_policy_binds_the_cluster_tag_to_this_cluster():
+    from components.aws.policies import load_balancer_controller_policy
+
+    doc = json.loads(load_balancer_controller_policy("kiosk-t"))
+    for statement in doc["Statement"]:
+        for operator, keys in statement.get("Condition", {}).items():
+            for key, value in keys.items():
+                if LBC_TAG in key:
+                    # Only "the request does not set the cluster tag" stays a Null test.
+                    assert (operator, value) in {("StringEquals", "kiosk-t"), ("Null", "true")}, statement
+                    assert operator == "StringEquals" or key.startswith("aws:RequestTag/"), statement
+    # Creation: the create calls carry the tag as a request tag, with this cluster's name.
+    for action, resource in (("elasticloadbalancing:CreateLoadBalancer", ALB),
+                             ("elasticloadbalancing:CreateTargetGroup", TARGET_GROUP)):
+        assert allowed(doc, action, resource, request_tag("kiosk-t")), action
+        assert not allowed(doc, action, resource, request_tag("other")), action
+        assert not allowed(doc, action, resource, {}), action
+    for resource in (ALB, TARGET_GROUP):
+        for create_action in ("CreateLoadBalancer", "CreateTargetGroup"):
+            on_create = {"elasticloadbalancing:CreateAction": create_action}
+            assert allowed(doc, "elasticloadbalancing:AddTags", resource, {**on_create, **request_tag("kiosk-t")})
+            assert not allowed(doc, "elasticloadbalancing:AddTags", resource, {**on_create, **request_tag("x")})
+    assert allowed(doc, "ec2:CreateSecurityGroup", SG, request_tag("kiosk-t"))
+    sg_create = {"ec2:CreateAction": "CreateSecurityGroup"}
+    assert allowed(doc, "ec2:CreateTags", SG, {**sg_create, **request_tag("kiosk-t")})
+    assert not allowed(doc, "ec2:CreateTags", SG, {**sg_create, **request_tag("other")})
+    # Changes and deletion: only on resources tagged with this cluster's name.
+    for action, resource in (("elasticloadbalancing:DeleteLoadBalancer", ALB),
+                             ("elasticloadbalancing:ModifyLoadBalancerAttributes", ALB),
+                             ("elasticloadbalancing:DeleteTargetGroup", TARGET_GROUP),
+                             ("ec2:DeleteSecurityGroup", SG)):
+        assert allowed(doc, action, resource, resource_tag("kiosk-t")), action
+        assert not allowed(doc, action, resource, resource_tag("other")), action
+        assert not allowed(doc, action, resource, {}), action
+    # Retagging its own resources, never adding or moving the cluster tag.
+    for action, resource in (("elasticloadbalancing:AddTags", ALB), ("ec2:CreateTags", SG),
+                             ("ec2:DeleteTags", SG), ("elasticloadbalancing:RemoveTags", TARGET_GROUP)):
+        assert allowed(doc, action, resource, resource_tag("kiosk-t")), action
+        assert not allowed(doc, action, resource, resource_tag("other")), action
+        assert not allowed(doc, action, resource, {**resource_tag("kiosk-t"), **request_tag("other")}), action
+    with pytest.raises(ValueError):
+        load_balancer_controller_policy("")

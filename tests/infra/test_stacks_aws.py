@@ -320,6 +320,30 @@ def test_every_iam_policy_is_least_privilege(aws_run):
     assert s3_statements >= 3, f"{run.stack}: the workloads' S3 statements are missing"
 
 
+def test_load_balancer_controller_changes_only_this_clusters_load_balancers(aws_run):
+    """Upstream's policy accepts any value of the controller's cluster tag; the
+    stack's requires this cluster's name, the value its controller writes."""
+    run = aws_run
+    cluster_name = run.one(CLUSTER).inputs["name"]
+    controller = release(run, "aws-load-balancer-controller")
+    assert controller.inputs["values"]["clusterName"] == cluster_name, controller.urn
+    association = association_for(run, "kube-system", "aws-load-balancer-controller")
+    (policy,) = policies_of(run, role_of(run, association))
+    bound = 0
+    for statement in policy["Statement"]:
+        for operator, keys in statement.get("Condition", {}).items():
+            for key, value in keys.items():
+                if "elbv2.k8s.aws/cluster" not in key:
+                    continue
+                if operator == "StringEquals":
+                    bound += 1
+                    assert value == cluster_name, f"{association.urn}: {key} bound to {value!r}"
+                else:
+                    assert (operator, value) == ("Null", "true") and key.startswith("aws:RequestTag/"), \
+                        f"{association.urn}: {operator} {key} {value} accepts any cluster's tag"
+    assert bound >= 7, f"{association.urn}: only {bound} conditions name the cluster"
+
+
 def test_workloads_reach_s3_through_pod_identity(aws_run):
     run = aws_run
     arn = bucket_arn(run)

@@ -99,12 +99,18 @@ def test_tests_workflow_runs_make_test():
 
 
 def system_packages() -> dict[str, str]:
-    """command -> Debian package, as the Makefile hands them to scripts/ensure-system-packages."""
+    """command -> Debian package, as the Makefile hands them to scripts/ensure-system-packages
+    (simple `NAME := value` variables, with $(NAME) references expanded)."""
+    import re
+
+    variables: dict[str, str] = {}
     for line in (ROOT / "Makefile").read_text().splitlines():
-        if line.startswith("SYSTEM_PACKAGES"):
-            specs = line.split("=", 1)[1].split()
-            return dict(spec.split(":", 1) for spec in specs)
-    raise AssertionError("Makefile has no SYSTEM_PACKAGES")
+        match = re.match(r"^([A-Z_]+)\s*:?=\s*(.*)$", line)
+        if match:
+            variables[match[1]] = re.sub(r"\$\((\w+)\)", lambda m: variables.get(m[1], ""), match[2])
+    if "SYSTEM_PACKAGES" not in variables:
+        raise AssertionError("Makefile has no SYSTEM_PACKAGES")
+    return dict(spec.split(":", 1) for spec in variables["SYSTEM_PACKAGES"].split())
 
 
 def test_tests_workflow_installs_the_system_packages_first():
