@@ -14,6 +14,7 @@ from typing import Any
 
 import pulumi
 
+from components.aws.eks import LOG_RETENTION_DAYS
 from components.shapes import opens_to_everyone
 
 CLOUDS = ("gcp", "aws")
@@ -103,6 +104,7 @@ class EksSettings(NodePoolSettings):
     load_balancer_controller_chart_version: str
     model_sync_image: str
     model_sync_interval_seconds: int
+    control_plane_log_retention_days: int
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,11 @@ def _validate_eks(cfg: KioskConfig, eks: EksSettings) -> None:
         )
     if eks.model_sync_interval_seconds < 10:
         raise ValueError("kiosk:modelSyncIntervalSeconds must be at least 10")
+    if eks.control_plane_log_retention_days not in LOG_RETENTION_DAYS:
+        raise ValueError(
+            f"kiosk:controlPlaneLogRetentionDays must be one of CloudWatch's retention values "
+            f"{LOG_RETENTION_DAYS}, got {eks.control_plane_log_retention_days}"
+        )
 
 
 def _strings(cfg: pulumi.Config, key: str) -> tuple[str, ...]:
@@ -314,6 +321,7 @@ def _eks_settings(cfg: pulumi.Config) -> EksSettings:
         load_balancer_controller_chart_version=cfg.require("loadBalancerControllerChartVersion"),
         model_sync_image=cfg.require("modelSyncImage"),
         model_sync_interval_seconds=cfg.require_int("modelSyncIntervalSeconds"),
+        control_plane_log_retention_days=cfg.require_int("controlPlaneLogRetentionDays"),
     )
 
 

@@ -217,6 +217,7 @@ def aws_platform(cfg: KioskConfig) -> Platform:
         kubernetes_version=cfg.kubernetes_version,
         public_access_cidrs=eks.master_authorized_cidrs,
         admin_principals=eks.cluster_admin_principals,
+        log_retention_days=eks.control_plane_log_retention_days,
         deletion_protection=cfg.deletion_protection,
         system_group=SystemGroupSpec(instance_type=eks.system_instance_type, node_count=eks.system_node_count),
         cpu_group=CpuGroupSpec(instance_types=eks.cpu_instance_types, max_nodes=eks.cpu_max_nodes, spot=eks.cpu_spot),

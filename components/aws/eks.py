@@ -33,6 +33,16 @@ ADMIN_ACCESS_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAd
 STORAGE_CLASS = "kiosk-gp3"
 CLUSTER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,99}$")
 IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")
+# What CloudWatch Logs accepts as retentionInDays (0, "never expire", is left out on purpose).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+                      2557, 2922, 3288, 3653)
+CONTROL_PLANE_LOG_TYPES = ("audit", "authenticator")
+
+
+def control_plane_log_group_name(cluster_name: str) -> str:
+    """The log group EKS writes control-plane logs to (it creates it, without
+    an expiry, when it does not exist)."""
+    return f"/aws/eks/{cluster_name}/cluster"
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,8 @@ class EksClusterArgs:
     # IAM principals with cluster-admin access besides the creator.
     admin_principals: Sequence[str] = field(default_factory=tuple)
     deletion_protection: bool = False
+    # Days CloudWatch keeps the control-plane logs (one of LOG_RETENTION_DAYS).
+    log_retention_days: int = 30
     system_group: SystemGroupSpec = field(default_factory=SystemGroupSpec)
     cpu_group: CpuGroupSpec = field(default_factory=CpuGroupSpec)
     gpu_group: GpuGroupSpec = field(default_factory=GpuGroupSpec)
@@ -104,6 +116,11 @@ def _validate(name: str, args: EksClusterArgs) -> None:
         raise ValueError(f"EksCluster {name}: CPU and GPU groups need max_nodes >= 1")
     if args.gpu_group.gpus_per_node < 1:
         raise ValueError(f"EksCluster {name}: gpus_per_node must be >= 1")
+    if args.log_retention_days not in LOG_RETENTION_DAYS:
+        raise ValueError(
+            f"EksCluster {name}: log_retention_days must be one of CloudWatch's {LOG_RETENTION_DAYS}, "
+            f"got {args.log_retention_days}"
+        )
 
 
 def kubeconfig(cluster_name: str, server: str, ca: str, region: str) -> str:
@@ -144,6 +161,17 @@ class EksCluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         cluster_role, attachments = _service_role(f"{name}-cluster", "eks.amazonaws.com", CLUSTER_POLICIES, self)
+        # Created before the cluster: left to EKS, the group would never
+        # expire its logs and would outlive `pulumi destroy`. The cluster
+        # depends on it, so destroy deletes the cluster (which stops writing)
+        # first, then the group.
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane",
+            name=control_plane_log_group_name(args.cluster_name),
+            retention_in_days=args.log_retention_days,
+            skip_destroy=False,
+            opts=child,
+        )
         subnet_ids = list(args.subnet_ids_by_zone.values())
         self.cluster = aws.eks.Cluster(
             name,
@@ -162,11 +190,11 @@ class EksCluster(pulumi.ComponentResource):
                 authentication_mode="API",
                 bootstrap_cluster_creator_admin_permissions=True,
             ),
-            enabled_cluster_log_types=["audit", "authenticator"],
+            enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
             # Standard support only: extended support costs six times as much.
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
             deletion_protection=args.deletion_protection,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*attachments, self.log_group]),
         )
         for i, principal in enumerate(args.admin_principals):
             entry = aws.eks.AccessEntry(f"{name}-admin-{i}", cluster_name=self.cluster.name,
@@ -296,4 +324,5 @@ class EksCluster(pulumi.ComponentResource):
             "endpoint": self.cluster.endpoint,
             "kubeconfig": self.kubeconfig,
             "gpuNodeGroup": self.gpu_group.node_group.node_group_name,
+            "logGroup": self.log_group.name,
         })

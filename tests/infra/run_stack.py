@@ -201,6 +201,9 @@ def run(stack_file: Path, overrides: dict | None = None) -> dict:
                 "name": request.name,
                 "custom": bool(request.custom),
                 "provider": request.provider,
+                # URNs it waits for: depends_on, and resources whose outputs are inputs.
+                "dependencies": sorted(set(request.dependencies)
+                                       | {u for deps in request.propertyDependencies.values() for u in deps.urns}),
                 "inputs": _plain(rpc.deserialize_properties(request.object)),
             })
             return response

@@ -64,6 +64,7 @@ class Resource:
     custom: bool
     provider: str
     raw_inputs: dict
+    dependencies: tuple[str, ...] = ()
 
     @property
     def inputs(self) -> dict:
@@ -84,7 +85,8 @@ class StackRun:
         self.stack = data["stack"]
         self.resources = [
             Resource(urn=r["urn"], type=r["type"], name=r["name"], custom=r["custom"],
-                     provider=r["provider"], raw_inputs=r["inputs"])
+                     provider=r["provider"], raw_inputs=r["inputs"],
+                     dependencies=tuple(r.get("dependencies", ())))
             for r in data["resources"]
         ]
         self.outputs = data["outputs"]

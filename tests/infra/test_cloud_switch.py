@@ -14,6 +14,8 @@ CASES = {
     "aws-autoscaler-minor": ("dev-aws", {"kiosk:clusterAutoscalerImageTag": "v1.31.0"},
                              "does not match kiosk:kubernetesVersion"),
     "aws-memorystore": ("dev-aws", {"kiosk:redisMode": "memorystore"}, "kiosk:redisMode must be in-cluster"),
+    "aws-log-retention": ("dev-aws", {"kiosk:controlPlaneLogRetentionDays": 10},
+                          "kiosk:controlPlaneLogRetentionDays must be one of CloudWatch's"),
     "aws-open-control-plane": ("dev-aws", {"kiosk:masterAuthorizedCidrs": ["0.0.0.0/0"]},
                                "must never open the control plane"),
 }

@@ -45,6 +45,8 @@ def eks_args(**overrides) -> EksClusterArgs:
     (lambda: EksCluster("c", eks_args(admin_principals=("alice",))), "IAM role or user ARN"),
     (lambda: EksCluster("c", eks_args(gpu_group=GpuGroupSpec(zones=("us-east-1f",)))), "no subnet"),
     (lambda: EksCluster("c", eks_args(cluster_name="kiosk test")), "cluster name"),
+    (lambda: EksCluster("c", eks_args(log_retention_days=0)), "log_retention_days"),
+    (lambda: EksCluster("c", eks_args(log_retention_days=10)), "log_retention_days"),
     (lambda: ManagedNodeGroup("g", ManagedNodeGroupArgs(cluster_name="c", node_role_arn="r", subnet_ids=("s",),
                                                         spec=NodeGroupSpec(instance_types=(), max_size=1))),
      "instance type"),
@@ -288,3 +290,11 @@ def test_load_balancer_controller_policy_binds_the_cluster_tag_to_this_cluster()
         assert not allowed(doc, action, resource, {**resource_tag("kiosk-t"), **request_tag("other")}), action
     with pytest.raises(ValueError):
         load_balancer_controller_policy("")
+
+
+def test_eks_cluster_keeps_its_control_plane_logs_for_the_retention_given(mocks):
+    construct(lambda: EksCluster("c", eks_args(log_retention_days=7)))
+    (group,) = mocks.of_type("aws:cloudwatch/logGroup:LogGroup")
+    assert group["name"] == "/aws/eks/kiosk-t/cluster" and group["retentionInDays"] == 7
+    (cluster,) = mocks.of_type("aws:eks/cluster:Cluster")
+    assert cluster["enabledClusterLogTypes"] == ["audit", "authenticator"]

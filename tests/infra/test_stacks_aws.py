@@ -18,6 +18,7 @@ SUBNET = "aws:ec2/subnet:Subnet"
 BUCKET = "aws:s3/bucket:Bucket"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 ROLE = "aws:iam/role:Role"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -66,6 +67,19 @@ def as_list(value) -> list:
 
 
 # --- network and cluster ----------------------------------------------------------
+
+def test_control_plane_logs_expire_and_go_with_the_stack(aws_run):
+    """EKS creates /aws/eks/<cluster>/cluster itself, never expiring, and
+    destroy would leave it behind; the stack's own group comes first."""
+    run = aws_run
+    cluster = run.one(CLUSTER)
+    (group,) = run.of_type(LOG_GROUP)
+    assert group.inputs["name"] == f"/aws/eks/{cluster.inputs['name']}/cluster", group.urn
+    assert group.inputs["retentionInDays"] == run.cfg("controlPlaneLogRetentionDays") > 0, group.urn
+    assert group.inputs.get("skipDestroy") is not True, f"{group.urn}: destroy must delete the group"
+    assert group.urn in cluster.dependencies, f"{cluster.urn}: must be created after {group.urn}"
+    assert cluster.inputs["enabledClusterLogTypes"], f"{cluster.urn}: logs nothing into {group.inputs['name']}"
+
 
 def test_nodes_live_in_private_subnets_behind_nat(aws_run):
     run = aws_run
