@@ -37,6 +37,10 @@ class JobStatus(StrEnum):
         return self in (JobStatus.DONE, JobStatus.FAILED)
 
 
+# The image scales a job may ask for (the API refuses others with 400).
+MIN_SCALE = 0.1
+MAX_SCALE = 10.0
+
 RESULT_FIELDS = (
     "status", "progress", "reason", "failures", "output_url", "output_file_name",
     "created_at", "finished_at", "total_time", "total_jobs", "prediction_time",

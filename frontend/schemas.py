@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from consumers.jobs import JOB_TYPES
+from consumers.jobs import JOB_TYPES, MAX_SCALE, MIN_SCALE
 
 MAX_FIELDS_PER_READ = 64
 MAX_EXPIRE_SECONDS = 365 * 86400
@@ -43,7 +43,7 @@ def _dimension_order(value: str) -> str:
 
 
 Text = Annotated[str, Field(max_length=1024)]
-Scale = Annotated[float, Field(ge=0.01, le=100, allow_inf_nan=False)]
+Scale = Annotated[float, Field(ge=MIN_SCALE, le=MAX_SCALE, allow_inf_nan=False)]
 Channel = Annotated[int, Field(ge=0, le=1023)]
 OptionalScale = Annotated[Scale | None, BeforeValidator(_blank_is_none)]
 JobKey = Annotated[str, Field(min_length=1, max_length=128, description="a job key from `/api/predict`")]

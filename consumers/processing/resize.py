@@ -6,10 +6,8 @@ import numpy as np
 import PIL.Image
 
 from consumers.errors import JobInputError
+from consumers.jobs import MAX_SCALE, MIN_SCALE
 from consumers.processing.messages import pixel_count
-
-MIN_SCALE = 0.1
-MAX_SCALE = 10.0
 
 
 def validate_scale(scale: float | str) -> float:

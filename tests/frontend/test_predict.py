@@ -95,6 +95,8 @@ def test_new_models_are_found(client, image, bucket_dir, job_fields):
     ({"dataRescale": 0}, "dataRescale"),
     ({"dataRescale": -2}, "dataRescale"),
     ({"dataRescale": 1e9}, "dataRescale"),
+    ({"dataRescale": 20}, "dataRescale"),  # above what the consumers accept
+    ({"dataRescale": 0.05}, "dataRescale"),
     ({"dataRescale": "big"}, "dataRescale"),
     ({"jobForm": {"scale": 0}}, "scale"),
     ({"jobForm": {"selectedChannels": [-1]}}, "selectedChannels"),
