@@ -61,6 +61,19 @@ class ClusterInfo:
 
 
 @dataclass(frozen=True)
+class MetricsEndpoint:
+    """Where a workload's pods serve Prometheus metrics: the pods' labels, the
+    named container port and the HTTP path. Scrape configs (GKE's
+    PodMonitoring) are built from it, so they follow the workload's own ports."""
+
+    # Name of the scrape object (the workload's name).
+    name: str
+    pod_labels: Mapping[str, str]
+    port: str
+    path: str = "/metrics"
+
+
+@dataclass(frozen=True)
 class RegistryLogin:
     """Where a family's registry takes the kiosk's images, and a push login."""
 

@@ -90,7 +90,7 @@ tf_serving = TfServing("tf-serving", TfServingArgs(
     redis_trigger_authentication=redis_credentials.trigger_authentication,
 ))
 
-for job_type in cfg.job_types:
+consumer_pools = [
     ConsumerPool(f"consumers-{job_type}", ConsumerPoolArgs(
         provider=cluster.provider,
         namespace=namespace.name,
@@ -114,6 +114,8 @@ for job_type in cfg.job_types:
         keda=keda.release,
         redis_trigger_authentication=redis_credentials.trigger_authentication,
     ))
+    for job_type in cfg.job_types
+]
 
 frontend = Frontend("frontend", FrontendArgs(
     provider=cluster.provider,
@@ -135,6 +137,10 @@ frontend = Frontend("frontend", FrontendArgs(
     extra_env=platform.workload_env,
 ))
 portal = platform.publish_portal(frontend.address)
+if platform.scrape_metrics is not None:
+    platform.scrape_metrics(namespace.name, [
+        tf_serving.metrics, *(pool.metrics for pool in consumer_pools), frontend.metrics,
+    ])
 
 pulumi.export("portalUrl", portal.url)
 pulumi.export("portalAddress", portal.address)

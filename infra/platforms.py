@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from components.gcp.gke import CpuPoolSpec, GkeCluster, GkeClusterArgs, GpuPoolS
 from components.gcp.memorystore import Memorystore, MemorystoreArgs
 from components.gcp.model_objects import GcsModelObjects, GcsModelObjectsArgs
 from components.gcp.network import Network, NetworkArgs
+from components.gcp.pod_monitoring import ManagedPrometheusScrapes, ManagedPrometheusScrapesArgs
 from components.gcp.portal import PortalEndpoint, PortalEndpointArgs
 from components.gcp.registry import ArtifactRegistry, ArtifactRegistryArgs
 from components.gcp.workload_identity import GkeWorkloadIdentity, GkeWorkloadIdentityArgs
@@ -40,7 +41,7 @@ from components.k8s.frontend import HEALTH_PATH
 from components.k8s.images import IMAGES
 from components.k8s.tf_serving import ModelSync
 from components.models import ModelFile, model_files
-from components.shapes import ClusterInfo, RedisEndpoint, RegistryLogin, WorkloadServiceAccounts
+from components.shapes import ClusterInfo, MetricsEndpoint, RedisEndpoint, RegistryLogin, WorkloadServiceAccounts
 from infra.config import KioskConfig
 
 
@@ -81,6 +82,10 @@ class Platform:
     # Finishes the portal once the frontend's Ingress has an address (the
     # load balancer's IP or name): DNS, the bucket's CORS; returns URL and address.
     publish_portal: Callable[[pulumi.Output[str]], PublishedPortal]
+    # Declares the scrape configs of the workloads' metrics endpoints in a
+    # namespace (GKE with Managed Prometheus: PodMonitoring objects); None
+    # when the cluster has no managed collector to configure (EKS).
+    scrape_metrics: Callable[[pulumi.Input[str], Sequence[MetricsEndpoint]], object] | None
 
 
 # The repository's models/ (the trained models it ships).
@@ -174,6 +179,11 @@ def gcp_platform(cfg: KioskConfig) -> Platform:
             account_id_prefix=prefix,
         )).service_accounts
 
+    def scrape_metrics(namespace: pulumi.Input[str], endpoints: Sequence[MetricsEndpoint]) -> object:
+        return ManagedPrometheusScrapes("kiosk-metrics", ManagedPrometheusScrapesArgs(
+            provider=cluster.info.provider, namespace=namespace, endpoints=tuple(endpoints),
+        ))
+
     def publish_portal(_ingress_address: pulumi.Output[str]) -> PublishedPortal:
         # The Ingress gets the reserved IP; the bucket's CORS already names the URL.
         return PublishedPortal(url=portal.url, address=portal.address.address)
@@ -195,6 +205,7 @@ def gcp_platform(cfg: KioskConfig) -> Platform:
         service_accounts=service_accounts,
         workload_env={},
         publish_portal=publish_portal,
+        scrape_metrics=scrape_metrics if cluster.managed_prometheus else None,
     )
 
 
@@ -309,6 +320,7 @@ def aws_platform(cfg: KioskConfig) -> Platform:
         # sign download URLs for us-east-1 whatever the bucket's region.
         workload_env={"AWS_REGION": eks.region, "AWS_DEFAULT_REGION": eks.region},
         publish_portal=publish_portal,
+        scrape_metrics=None,
     )
 
 

@@ -67,6 +67,9 @@ class GkeClusterArgs:
     master_authorized_cidrs: Sequence[str] = field(default_factory=tuple)
     dns_endpoint: bool = True
     deletion_protection: bool = False
+    # Managed Service for Prometheus: collectors in gmp-system scrape what
+    # PodMonitoring objects name (their CRD comes with it).
+    managed_prometheus: bool = True
     system_pool: SystemPoolSpec = field(default_factory=SystemPoolSpec)
     cpu_pool: CpuPoolSpec = field(default_factory=CpuPoolSpec)
     gpu_pool: GpuPoolSpec = field(default_factory=GpuPoolSpec)
@@ -180,7 +183,9 @@ class GkeCluster(pulumi.ComponentResource):
             datapath_provider="ADVANCED_DATAPATH",
             monitoring_config=gcp.container.ClusterMonitoringConfigArgs(
                 enable_components=["SYSTEM_COMPONENTS"],
-                managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True),
+                managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(
+                    enabled=args.managed_prometheus,
+                ),
             ),
             addons_config=gcp.container.ClusterAddonsConfigArgs(
                 http_load_balancing=gcp.container.ClusterAddonsConfigHttpLoadBalancingArgs(disabled=False),
@@ -295,8 +300,9 @@ class GkeCluster(pulumi.ComponentResource):
             worker_node_labels={POOL_LABEL: "cpu"},
             gpu_node_labels={POOL_LABEL: "gpu"},
             gpu_taints=(GPU_TAINT,),
-            metrics_namespaces=(GMP_NAMESPACE,),
+            metrics_namespaces=(GMP_NAMESPACE,) if args.managed_prometheus else (),
         )
+        self.managed_prometheus = args.managed_prometheus
         self.register_outputs({
             "name": self.cluster.name,
             "endpoint": server,

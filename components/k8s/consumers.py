@@ -15,6 +15,7 @@ from components.shapes import (
     MODEL_CLIENT_LABEL,
     REDIS_CLIENT_LABEL,
     RESTRICTED_CONTAINER,
+    MetricsEndpoint,
     SecretKeyRef,
     env_list,
     resource_requirements,
@@ -129,4 +130,5 @@ class ConsumerPool(pulumi.ComponentResource):
             keda=args.keda,
         )
         pod_disruption_budget(name, k8s_name, args.namespace, labels, child)
+        self.metrics = MetricsEndpoint(name=k8s_name, pod_labels=labels, port="metrics", path="/metrics")
         self.register_outputs({"deployment": self.deployment.metadata.name})

@@ -13,6 +13,7 @@ from components.k8s.objects import cluster_ip_service, http_get, metadata, pod_d
 from components.shapes import (
     REDIS_CLIENT_LABEL,
     RESTRICTED_CONTAINER,
+    MetricsEndpoint,
     SecretKeyRef,
     env_list,
     resource_requirements,
@@ -22,6 +23,8 @@ from components.shapes import (
 PORT = 8080
 APP_UID = 10001  # the non-root user of frontend/Dockerfile
 HEALTH_PATH = "/api/health-check"
+# The API's Prometheus metrics (frontend/api/routes/site.py), on its HTTP port.
+METRICS_PATH = "/metrics"
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,7 @@ class Frontend(pulumi.ComponentResource):
         # on GKE, a DNS name on EKS); "" until the controller has set it.
         self.address: pulumi.Output[str] = self.ingress.status.apply(_load_balancer_address)
         pod_disruption_budget(name, "frontend", args.namespace, labels, child)
+        self.metrics = MetricsEndpoint(name="frontend", pod_labels=labels, port="http", path=METRICS_PATH)
         self.register_outputs({"service": self.service.metadata.name, "address": self.address})
 
 

@@ -22,6 +22,7 @@ from components.k8s.objects import (
 from components.shapes import (
     GPU_RESOURCE,
     MODEL_CLIENT_LABEL,
+    MetricsEndpoint,
     RESTRICTED_CONTAINER,
     Taint,
     resource_requirements,
@@ -311,4 +312,6 @@ class TfServing(pulumi.ComponentResource):
         ], child)
         pod_disruption_budget(name, "tf-serving", args.namespace, labels, child)
         self.address = pulumi.Output.concat(service_host(self.service), ":", str(GRPC_PORT))
+        # Prometheus metrics on the REST port (monitoring.config).
+        self.metrics = MetricsEndpoint(name="tf-serving", pod_labels=labels, port="http", path=METRICS_PATH)
         self.register_outputs({"address": self.address})

@@ -407,3 +407,63 @@ def test_network_has_cloud_nat_and_opens_only_the_webhook_ports_to_the_control_p
     (allow,) = firewall["allows"]
     assert allow["protocol"] == "tcp" and sorted(allow["ports"]) == ["6443", "9443"]
     assert firewall["targetTags"], "the rule applies to the kiosk's nodes only"
+
+
+def test_pod_monitorings_follow_the_workloads_metrics_endpoints(mocks):
+    from components.gcp.pod_monitoring import ManagedPrometheusScrapes, ManagedPrometheusScrapesArgs
+    from components.shapes import MetricsEndpoint
+
+    holder = {}
+
+    def build():
+        provider = k8s_provider()
+        tf = TfServing("tf", TfServingArgs(
+            provider=provider, namespace="kiosk", service_account_name="sa", model_base_uri="gs://b/models",
+            models=(ServedModel("M", (1,)),), redis_address="redis:6379", queues=("queue:x",),
+            metrics_namespaces=("gmp-system",)))
+        holder["tf"] = tf
+        ManagedPrometheusScrapes("m", ManagedPrometheusScrapesArgs(
+            provider=provider, namespace="kiosk", endpoints=(tf.metrics, MetricsEndpoint("x", {"a": "b"}, "metrics")),
+            interval="1m"))
+    construct(build)
+    monitorings = {m["metadata"]["name"]: m for m in mocks.of_type("kubernetes:monitoring.googleapis.com/v1:PodMonitoring")}
+    assert set(monitorings) == {"tf-serving", "x"}
+    tf_spec = monitorings["tf-serving"]["spec"]
+    (deployment,) = mocks.of_type("kubernetes:apps/v1:Deployment")
+    assert tf_spec["selector"]["matchLabels"] == deployment["spec"]["template"]["metadata"]["labels"]
+    assert tf_spec["endpoints"] == [{"port": "http", "path": "/monitoring/prometheus/metrics", "interval": "1m"}]
+    ports = {p["name"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    assert "http" in ports
+    (policy,) = mocks.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    assert {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gmp-system"}}}],
+            "ports": [{"protocol": "TCP", "port": 8501}]} in policy["spec"]["ingress"]
+
+
+@pytest.mark.parametrize("endpoints,interval,match", [
+    ((), "30s", "no endpoints"),
+    (("a", "a"), "30s", "repeat"),
+    (("a",), "30", "duration"),
+    (("a",), "", "duration"),
+])
+def test_pod_monitoring_args_are_checked(endpoints, interval, match):
+    from components.gcp.pod_monitoring import ManagedPrometheusScrapes, ManagedPrometheusScrapesArgs
+    from components.shapes import MetricsEndpoint
+
+    with pytest.raises(ValueError, match=match):
+        ManagedPrometheusScrapes("m", ManagedPrometheusScrapesArgs(
+            provider=None, namespace="kiosk", interval=interval,
+            endpoints=tuple(MetricsEndpoint(n, {"app": n}, "metrics") for n in endpoints)))
+
+
+def test_gke_without_managed_prometheus_admits_no_scraper(mocks):
+    holder = {}
+
+    def build():
+        holder["cluster"] = GkeCluster("c", GkeClusterArgs(
+            project="p", location="us-central1-a", network="n", subnetwork="s", master_cidr="172.16.0.32/28",
+            account_id_prefix="kiosk-t", managed_prometheus=False))
+    construct(build)
+    cluster = holder["cluster"]
+    assert cluster.managed_prometheus is False and cluster.info.metrics_namespaces == ()
+    (resource,) = mocks.of_type("gcp:container/cluster:Cluster")
+    assert resource["monitoringConfig"]["managedPrometheus"]["enabled"] is False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 
 import kubernetes_validate
@@ -31,6 +32,9 @@ IMAGE = "docker-build:index:Image"
 BUCKET_OBJECTS = {"gcp": ("gcp:storage/bucketObject:BucketObject", "name"),
                   "aws": ("aws:s3/bucketObjectv2:BucketObjectv2", "key")}
 SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
+POD_MONITORING = "kubernetes:monitoring.googleapis.com/v1:PodMonitoring"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+GMP_NAMESPACE = "gmp-system"
 
 
 def workloads(run: StackRun):
@@ -724,3 +728,92 @@ def test_gke_domain_gets_a_managed_certificate_and_https(gcp_domain_run):
     test_portal_ingress_uses_the_static_ip_and_neg_backends(run)
     test_bucket_not_public_and_uploads_output_expire(run)
     test_every_kubernetes_object_validates_strictly(run)
+
+
+# --- GKE Managed Service for Prometheus ---------------------------------------------------
+
+def selects(match_labels: dict, labels: dict) -> bool:
+    return all(labels.get(k) == v for k, v in match_labels.items())
+
+
+def scraped_pods(run: StackRun, monitoring) -> list:
+    """Workloads in the PodMonitoring's namespace whose pods it selects."""
+    namespace = monitoring.inputs["metadata"]["namespace"]
+    match = monitoring.inputs["spec"]["selector"]["matchLabels"]
+    return [w for w in workloads(run) if w.inputs["metadata"]["namespace"] == namespace
+            and selects(match, w.inputs["spec"]["template"]["metadata"]["labels"])]
+
+
+def container_port(workload, name: str) -> int:
+    ports = [p["containerPort"] for c in pod_spec(workload)["containers"] for p in c.get("ports", [])
+             if p.get("name") == name]
+    assert len(ports) == 1, f"{workload.urn}: no single container port named {name!r}"
+    return ports[0]
+
+
+def admits(rule: dict, namespace: str, port: int, port_name: str) -> bool:
+    """Whether one NetworkPolicy ingress rule lets pods of `namespace` reach the port."""
+    peers = rule.get("from")
+    from_namespace = peers is None or any(
+        "podSelector" not in peer and "ipBlock" not in peer
+        and selects(peer.get("namespaceSelector", {}).get("matchLabels", {}),
+                    {"kubernetes.io/metadata.name": namespace})
+        for peer in peers)
+    ports = rule.get("ports")
+    on_port = ports is None or any(p.get("port") in (port, port_name) and p.get("protocol", "TCP") == "TCP"
+                                   for p in ports)
+    return from_namespace and on_port
+
+
+def test_managed_prometheus_scrapes_tf_serving_consumers_and_frontend(gcp_run):
+    run = gcp_run
+    cluster = run.one(CLUSTER)
+    assert cluster.inputs["monitoringConfig"]["managedPrometheus"]["enabled"] is True, cluster.urn
+    monitorings = {m.inputs["metadata"]["name"]: m for m in run.of_type(POD_MONITORING)}
+    expected = {"tf-serving": ("http", "/monitoring/prometheus/metrics"), "frontend": ("http", "/metrics"),
+                **{f"consumers-{jt}": ("metrics", "/metrics") for jt in run.cfg("jobTypes")}}
+    assert set(monitorings) == set(expected), f"{run.stack}: PodMonitorings {sorted(monitorings)}"
+    for name, m in monitorings.items():
+        i = m.inputs
+        assert i["apiVersion"] == "monitoring.googleapis.com/v1" and i["kind"] == "PodMonitoring", m.urn
+        assert i["metadata"]["namespace"] == run.cfg("namespace"), m.urn
+        assert set(i["spec"]) <= {"selector", "endpoints", "targetLabels", "filterRunning", "limits"}, m.urn
+        assert set(i["spec"]["selector"]) == {"matchLabels"}, m.urn
+        (endpoint,) = i["spec"]["endpoints"]
+        assert set(endpoint) <= {"port", "path", "interval", "timeout", "scheme", "params", "metricRelabeling",
+                                 "authorization", "basicAuth", "oauth2", "tls", "proxyUrl"}, m.urn
+        assert (endpoint["port"], endpoint["path"]) == expected[name], m.urn
+        assert re.fullmatch(r"(\d+h)?(\d+m)?(\d+s)?", endpoint["interval"]) and endpoint["interval"], m.urn
+        (workload,) = scraped_pods(run, m)
+        assert workload.inputs["metadata"]["name"] == name, f"{m.urn}: scrapes {workload.urn}"
+        container_port(workload, endpoint["port"])
+    # TF-Serving serves its metrics where its monitoring config says.
+    config = run.one("kubernetes:core/v1:ConfigMap", "tf-serving").inputs["data"]["monitoring.config"]
+    assert f'path: "{expected["tf-serving"][1]}"' in config
+
+
+def test_network_policies_admit_the_managed_collectors_on_the_metrics_ports(gcp_run):
+    run = gcp_run
+    policies = run.of_type(NETWORK_POLICY)
+    checked = 0
+    for m in run.of_type(POD_MONITORING):
+        (endpoint,) = m.inputs["spec"]["endpoints"]
+        for workload in scraped_pods(run, m):
+            labels = workload.inputs["spec"]["template"]["metadata"]["labels"]
+            port = container_port(workload, endpoint["port"])
+            for policy in policies:
+                spec = policy.inputs["spec"]
+                if (policy.inputs["metadata"]["namespace"] != workload.inputs["metadata"]["namespace"]
+                        or "Ingress" not in spec.get("policyTypes", ["Ingress"])
+                        or not selects(spec["podSelector"].get("matchLabels", {}), labels)):
+                    continue
+                checked += 1
+                assert any(admits(rule, GMP_NAMESPACE, port, endpoint["port"]) for rule in spec.get("ingress", [])), \
+                    f"{policy.urn}: {GMP_NAMESPACE} cannot scrape {workload.urn} on {port}"
+    assert checked >= 1, f"{run.stack}: TF-Serving's NetworkPolicy was not checked"
+
+
+def test_no_pod_monitoring_without_managed_prometheus(aws_run):
+    """EKS has no monitoring.googleapis.com CRD: declaring one would fail `pulumi up`."""
+    found = [r.urn for r in aws_run.resources if "monitoring.googleapis.com" in r.type]
+    assert not found, found
