@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import start_http_server
 
 from consumers.storage import Storage
 from frontend.api.fast_predict import FastPredict
@@ -31,19 +32,26 @@ Errors answer `{"message": ...}`. When the kiosk has a token, send `Authorizatio
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Connect to Redis and storage, create the job queues; close Redis at shutdown."""
+    """Connect to Redis and storage, create the job queues, serve metrics on their own port if
+    asked; close Redis at shutdown."""
     settings: FrontendSettings = app.state.settings
     client = redis_client(settings.redis_url)
     storage = await anyio.to_thread.run_sync(Storage.from_settings, settings)
     bucket = Bucket(storage, settings)
     jobs = Jobs(client, bucket, ModelCatalogue(bucket, settings.models_cache_seconds),
                 settings, app.state.metrics)
+    metrics_server = None
+    if settings.metrics_port:
+        metrics_server, _ = start_http_server(settings.metrics_port, addr=settings.host,
+                                              registry=app.state.metrics.registry)
     try:
         await jobs.start()
         app.state.bucket, app.state.jobs = bucket, jobs
         yield
     finally:
         await client.aclose()
+        if metrics_server is not None:
+            metrics_server.shutdown()
 
 
 def create_app(settings: FrontendSettings | None = None) -> FastAPI:

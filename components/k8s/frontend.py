@@ -23,8 +23,10 @@ from components.shapes import (
 PORT = 8080
 APP_UID = 10001  # the non-root user of frontend/Dockerfile
 HEALTH_PATH = "/api/health-check"
-# The API's Prometheus metrics (frontend/api/routes/site.py), on its HTTP port.
+# The API's Prometheus metrics, on a port of their own: the Ingress routes every path
+# of the HTTP port to the Internet, and metrics are for the cluster's scraper only.
 METRICS_PATH = "/metrics"
+METRICS_PORT = 9100
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class Frontend(pulumi.ComponentResource):
             "KIOSK_HOST": "0.0.0.0",
             "KIOSK_ENVIRONMENT": "cloud",
             "KIOSK_PORT": str(PORT),
+            "KIOSK_METRICS_PORT": str(METRICS_PORT),
             "KIOSK_REDIS_URL": args.redis_url,
             "KIOSK_STORAGE_URL": args.storage_url,
         }
@@ -125,7 +128,8 @@ class Frontend(pulumi.ComponentResource):
                             "image": args.image,
                             "command": ["python", "-m", "frontend"],
                             "env": env,
-                            "ports": [{"name": "http", "containerPort": PORT}],
+                            "ports": [{"name": "http", "containerPort": PORT},
+                                      {"name": "metrics", "containerPort": METRICS_PORT}],
                             "resources": resource_requirements(args.cpu, args.memory),
                             "securityContext": RESTRICTED_CONTAINER,
                             # GKE's load balancer derives its health check from
@@ -163,7 +167,7 @@ class Frontend(pulumi.ComponentResource):
         # on GKE, a DNS name on EKS); "" until the controller has set it.
         self.address: pulumi.Output[str] = self.ingress.status.apply(_load_balancer_address)
         pod_disruption_budget(name, "frontend", args.namespace, labels, child)
-        self.metrics = MetricsEndpoint(name="frontend", pod_labels=labels, port="http", path=METRICS_PATH)
+        self.metrics = MetricsEndpoint(name="frontend", pod_labels=labels, port="metrics", path=METRICS_PATH)
         self.register_outputs({"service": self.service.metadata.name, "address": self.address})
 
 

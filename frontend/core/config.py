@@ -27,6 +27,9 @@ class FrontendSettings(KioskSettings):
     max_upload_bytes: int = Field(1024**3, gt=0, description="largest accepted upload (413 above)")
     max_json_bytes: int = Field(1024**2, gt=0, description="largest accepted JSON body (413 above)")
     models_cache_seconds: float = Field(10, ge=0, description="how long the model list is reused")
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="serve /metrics on this port only, not on the API's public "
+                                       "port (the cloud's Ingress routes every path); 0: on the API's port")
     log_level: str = "INFO"
 
     @field_validator("auth_token", mode="before")

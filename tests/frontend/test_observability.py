@@ -8,7 +8,7 @@ import sys
 import httpx
 import pytest
 
-from tests.fixtures.servers import wait_until
+from tests.fixtures.servers import free_port, wait_until
 from tests.frontend.helpers import PROJECT_ROOT, ApiProcess, tiff_bytes
 
 
@@ -78,3 +78,20 @@ def test_bad_settings_stop_the_process_with_a_message(env, message):
                             text=True, timeout=60, env={**os.environ, **env})
     assert result.returncode == 1
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_metrics_on_their_own_port_are_not_on_the_public_one(redis_url, bucket_dir, tmp_path):
+    """In the cloud every path of the API's port is on the Internet: metrics move to a port
+    only the cluster (Managed Prometheus) reaches."""
+    metrics_port = free_port()
+    api = ApiProcess({"KIOSK_REDIS_URL": redis_url, "KIOSK_STORAGE_URL": str(bucket_dir),
+                      "KIOSK_METRICS_PORT": str(metrics_port)}, tmp_path / "api.log")
+    try:
+        assert httpx.get(f"{api.url}/api/health-check").status_code == 200
+        public = httpx.get(f"{api.url}/metrics")
+        assert public.status_code == 404 and public.json() == {"message": "no such page"}
+        private = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics")
+        assert private.status_code == 200
+        assert 'kiosk_api_requests_total{method="GET",route="/api/health-check",status="200"}' in private.text
+    finally:
+        api.stop()

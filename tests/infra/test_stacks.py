@@ -419,6 +419,16 @@ def test_frontend_listens_on_every_interface_in_cloud_mode(run):
     assert "KIOSK_AUTH_TOKEN" in {e["name"] for e in spec["containers"][0]["env"]}, run.stack
 
 
+def test_frontend_metrics_are_not_behind_the_public_service(run):
+    spec = pod_spec(run.one("kubernetes:apps/v1:Deployment", "frontend"))
+    container = spec["containers"][0]
+    metrics_port = int(env_of(container)["KIOSK_METRICS_PORT"])
+    assert {"name": "metrics", "containerPort": metrics_port} in container["ports"], run.stack
+    service = run.one("kubernetes:core/v1:Service", "frontend")
+    exposed = {p.get("targetPort", p["port"]) for p in service.inputs["spec"]["ports"]}
+    assert exposed.isdisjoint({"metrics", metrics_port}), f"{service.urn} exposes the metrics port"
+
+
 def test_every_workload_has_a_matching_pdb(run):
     pdbs = run.of_type("kubernetes:policy/v1:PodDisruptionBudget")
     for w in workloads(run):
@@ -770,7 +780,7 @@ def test_managed_prometheus_scrapes_tf_serving_consumers_and_frontend(gcp_run):
     cluster = run.one(CLUSTER)
     assert cluster.inputs["monitoringConfig"]["managedPrometheus"]["enabled"] is True, cluster.urn
     monitorings = {m.inputs["metadata"]["name"]: m for m in run.of_type(POD_MONITORING)}
-    expected = {"tf-serving": ("http", "/monitoring/prometheus/metrics"), "frontend": ("http", "/metrics"),
+    expected = {"tf-serving": ("http", "/monitoring/prometheus/metrics"), "frontend": ("metrics", "/metrics"),
                 **{f"consumers-{jt}": ("metrics", "/metrics") for jt in run.cfg("jobTypes")}}
     assert set(monitorings) == set(expected), f"{run.stack}: PodMonitorings {sorted(monitorings)}"
     for name, m in monitorings.items():

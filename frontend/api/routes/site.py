@@ -5,8 +5,9 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
 
-from frontend.api.deps import MetricsDep
+from frontend.api.deps import MetricsDep, SettingsDep
 
 STATIC_DIR = Path(__file__).parents[2] / "static"
 
@@ -20,6 +21,8 @@ async def portal() -> FileResponse:
 
 
 @router.get("/metrics")
-async def metrics(api_metrics: MetricsDep) -> Response:
-    """Prometheus metrics of this API process."""
+async def metrics(api_metrics: MetricsDep, settings: SettingsDep) -> Response:
+    """Prometheus metrics of this API process (on its own port when `metrics_port` is set)."""
+    if settings.metrics_port:
+        raise HTTPException(404, "no such page")
     return Response(generate_latest(api_metrics.registry), media_type=CONTENT_TYPE_LATEST)
