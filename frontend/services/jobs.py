@@ -15,7 +15,7 @@ from frontend.core.metrics import ApiMetrics
 from frontend.schemas import JobForm, JobView, PredictRequest
 from frontend.services.bucket import Bucket
 from frontend.services.catalogue import ModelCatalogue
-from frontend.services.redis_async import AsyncJobQueue, AsyncJobStore
+from frontend.services.redis_async import AsyncJobQueue, AsyncJobStore, AutoPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ class Jobs:
         self.catalogue = catalogue
         self.default_model = settings.default_model
         self.metrics = metrics
-        self.queues = {job_type: AsyncJobQueue(client, job_type) for job_type in JOB_TYPES}
+        self.pipeline = AutoPipeline(client)  # concurrent submissions and reads share round trips
+        self.queues = {job_type: AsyncJobQueue(client, job_type, self.pipeline) for job_type in JOB_TYPES}
         self._created = {job_type: metrics.jobs_created.labels(job_type) for job_type in JOB_TYPES}
         self.store = AsyncJobStore(client, ttl_seconds=settings.job_ttl_seconds)
 
@@ -129,7 +130,7 @@ class Jobs:
             raise BadRequest(f"field '{unreadable[0]}' cannot be read; readable fields: "
                              f"{', '.join(sorted(READABLE_FIELDS))}")
         wanted = [*names, "status", "output_file_name"]
-        values = dict(zip(wanted, await self.redis.hmget(key, wanted)))
+        values = dict(zip(wanted, await self.pipeline.execute("HMGET", key, *wanted)))
         if values["status"] is None:
             return None
         return [await self._shown(name, values) for name in names]
@@ -142,7 +143,7 @@ class Jobs:
     async def status(self, key: str) -> str | None:
         """A job's status (None when it does not exist)."""
         _check_key(key)
-        return await self.redis.hget(key, "status")
+        return await self.pipeline.execute("HGET", key, "status")
 
     async def expire(self, key: str, seconds: int) -> bool:
         """Let a job expire in `seconds`; False when it does not exist."""

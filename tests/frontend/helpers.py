@@ -1,5 +1,6 @@
 """Test data and servers for the API: synthetic images, a running API, a stand-in consumer."""
 
+import asyncio
 import io
 import os
 import subprocess
@@ -7,6 +8,7 @@ import sys
 import threading
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -28,6 +30,13 @@ from tests.fixtures.servers import free_port, wait_until
 PROJECT_ROOT = Path(__file__).parents[2]
 KIOSK = str(Path(sys.executable).with_name("kiosk"))
 """The `kiosk` console script of this virtualenv."""
+
+
+def run_async(function):
+    """`asyncio.run(function())` in a thread of its own: Playwright's sync API (the portal
+    tests) may hold an event loop in the main thread of this test process."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(function())).result(60)
 DISK_CENTRES = ((16, 16), (16, 48), (48, 30))
 
 

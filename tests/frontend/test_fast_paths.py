@@ -1,8 +1,6 @@
 """The submission hot path (`FastPredict`) and hiredis command packing, against real Redis."""
 
-import asyncio
 import json
-from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import httpx
@@ -10,6 +8,7 @@ import pytest
 import redis
 from redis.asyncio.connection import Connection
 
+from consumers.jobs import JobStatus
 from consumers.queue import stream_name
 from consumers.storage import Storage
 from frontend.api.fast_predict import FastPredict
@@ -19,14 +18,7 @@ from frontend.services.catalogue import ModelCatalogue
 from frontend.services.jobs import Jobs
 from frontend.services.redis_async import HiredisConnection, redis_client
 from tests.fixtures.servers import RedisServer
-from tests.frontend.helpers import tiff_bytes
-
-
-def run_async(function):
-    """`asyncio.run(function())` in a thread of its own: Playwright's sync API (the portal
-    tests) may hold an event loop in the main thread of this test process."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(function())).result(60)
+from tests.frontend.helpers import run_async, tiff_bytes
 
 
 class Recorder:
@@ -140,6 +132,7 @@ def test_other_paths_pass_untouched(settings):
     ("SET", "key", "value"),
     ("HSET", "job", "name", "Zellkern-Übersicht.tif", "size", 12, "blob", b"\x00\xff\r\n"),
     ("EVALSHA", "0" * 40, 2, "a", "b", "", "-7"),
+    ("HSET", "job", "status", JobStatus.NEW),  # a StrEnum: its value, as the Python packer sends
     ("SET", "key", 1.5),  # floats: the Python packer
     ("CLIENT SETINFO", "LIB-NAME", "x"),  # a command of two words: the Python packer
 ])
