@@ -1,6 +1,10 @@
 """Storage on a local directory and on a real S3-compatible HTTP server; GCS URL signing."""
 
 import datetime
+import os
+import subprocess
+import sys
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse, urlsplit
 
 import gcsfs
@@ -11,7 +15,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from google.cloud.storage._signing import generate_signed_url_v4
+
 from consumers.storage import Storage, gcs_signing_options
+from tests.fixtures.google_endpoints import IamCredentialsServer, MetadataServer
+
+PROJECT_ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -63,12 +72,13 @@ def test_s3_download_url_is_signed_and_works(s3_bucket):
     assert httpx.get(url).content == b"zip bytes"
 
 
-def _service_account_key() -> google.oauth2.service_account.Credentials:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def _service_account_key(key: rsa.RSAPrivateKey | None = None,
+                         email: str = "kiosk@lab.iam.gserviceaccount.com") -> google.oauth2.service_account.Credentials:
+    key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode()
     return google.oauth2.service_account.Credentials.from_service_account_info({
-        "type": "service_account", "client_email": "kiosk@lab.iam.gserviceaccount.com",
+        "type": "service_account", "client_email": email,
         "private_key": pem, "private_key_id": "1", "token_uri": "https://oauth2.googleapis.com/token"})
 
 
@@ -95,3 +105,37 @@ def test_keyless_gcs_credentials_sign_through_iam_as_their_own_account():
         "service_account_email": "kiosk-frontend@lab.iam.gserviceaccount.com",
         "access_token": "ya29.token"}
     assert gcs_signing_options(_service_account_key()) == {}
+
+
+def test_workload_identity_signs_gcs_urls_live_through_the_iam_api(tmp_path):
+    """The whole keyless path of a GKE pod, in a process of its own: gcsfs finds the
+    metadata server's credentials, `download_url` takes the account's email and token from
+    it, and google-cloud-storage calls signBlob over HTTPS (through a proxy, to a stand-in
+    that signs with the account's key). The URL must be exactly the one that key signs."""
+    email, token = "kiosk-frontend@lab.iam.gserviceaccount.com", "ya29.workload-identity"
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    metadata = MetadataServer(email, token, project="lab")
+    iam = IamCredentialsServer(email, key, token, ca_file=str(tmp_path / "ca.pem"))
+    environment = {name: value for name, value in os.environ.items()
+                   if name not in ("GOOGLE_APPLICATION_CREDENTIALS", "no_proxy", "NO_PROXY")}
+    environment.update(GCE_METADATA_HOST=metadata.host, GCE_METADATA_IP=metadata.host,
+                       HTTPS_PROXY=iam.proxy_url, REQUESTS_CA_BUNDLE=str(tmp_path / "ca.pem"),
+                       NO_PROXY="127.0.0.1", HOME=str(tmp_path))  # no gcloud user credentials
+    probe = ("from consumers.storage import Storage; "
+             "print(Storage('gs://kiosk-bucket').download_url('output/1/cells.zip', 600))")
+    try:
+        done = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=environment,
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        metadata.stop()
+        iam.stop()
+    assert done.returncode == 0, done.stderr
+    url = done.stdout.strip()
+    query = parse_qs(urlsplit(url).query)
+    assert len(iam.signed) == 1 and "/computeMetadata/v1/instance/service-accounts/default/token" in metadata.paths
+    assert query["X-Goog-Credential"][0].startswith(f"{email}/")
+    signed_with_the_key = generate_signed_url_v4(
+        _service_account_key(key, email), "/kiosk-bucket/output/1/cells.zip", expiration=600,
+        api_access_endpoint="https://storage.googleapis.com",
+        _request_timestamp=query["X-Goog-Date"][0])  # google-cloud-storage's hook for tests
+    assert url == signed_with_the_key
