@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -90,7 +91,11 @@ def test_sidecar_copies_models_and_keeps_them_in_sync(sidecar, s3_bucket, tmp_pa
         return subprocess.run(sidecar[name]["exec"]["command"], env=env, capture_output=True).returncode
 
     assert probe("startupProbe") != 0, "TF-Serving must not start before the first copy"
-    proc = subprocess.Popen(sidecar["command"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Its own process group, so that stopping it also stops the `aws` and `date`
+    # it has started, as the kubelet does with a container. Stopping only the
+    # shell left a `date` that could write a fresh time over the stale one below.
+    proc = subprocess.Popen(sidecar["command"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     try:
         wait_for(lambda: probe("startupProbe") == 0, 60, "the first copy", proc)
         assert tree(models) == MODEL_FILES, "TF-Serving must see models/<Name>/<version>/ and nothing else"
@@ -103,9 +108,10 @@ def test_sidecar_copies_models_and_keeps_them_in_sync(sidecar, s3_bucket, tmp_pa
                  and not (models / "NuclearSegmentation/1/saved_model.pb").exists(), 30, "the re-sync", proc)
         assert tree(models)["NuclearSegmentation/2/saved_model.pb"] == b"graph-v2"
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
 
     # A copy that has not succeeded for too long fails the liveness probe.
     (state / "last-sync").write_text(str(int(time.time()) - 24 * 3600))
     assert probe("livenessProbe") != 0, "a stale copy must fail the liveness probe"
+    assert probe("readinessProbe") == 0, "a stale copy is still served"
