@@ -125,7 +125,6 @@ frontend = Frontend("frontend", FrontendArgs(
     redis_url=redis_credentials.url,
     storage_url=platform.storage_url,
     public_url=platform.portal_url,
-    job_ttl_seconds=cfg.job_ttl_seconds,
     auth_enabled=cfg.auth_enabled,
     replicas=cfg.frontend_replicas,
     node_selector=cluster.system_node_labels,

@@ -42,7 +42,6 @@ class FrontendArgs:
     # Ingress gets will tell it (EKS without a domain): the frontend then
     # announces its own address, which only local storage's download links use.
     public_url: pulumi.Input[str] | None
-    job_ttl_seconds: int = 86400
     # Require a generated bearer token (KIOSK_AUTH_TOKEN) on the API.
     auth_enabled: bool = True
     replicas: int = 2
@@ -88,7 +87,6 @@ class Frontend(pulumi.ComponentResource):
         }
         if args.public_url is not None:
             plain_env["KIOSK_PUBLIC_URL"] = args.public_url
-        plain_env["KIOSK_JOB_TTL_SECONDS"] = str(args.job_ttl_seconds)
         env: list[dict] = env_list({**plain_env, **args.extra_env})
         self.auth_token: pulumi.Output[str] | None = None
         if args.auth_enabled:

@@ -1,5 +1,6 @@
 """Jobs as clients see them: created from `/api/predict`, read back field by field or whole."""
 
+import asyncio
 import logging
 import re
 from datetime import datetime, timezone
@@ -8,6 +9,7 @@ import redis.asyncio as aredis
 
 from consumers.jobs import (JOB_TYPES, READABLE_FIELDS, JobRequest, JobStatus, is_job_key,
                             new_job_key, parse_job_key)
+from consumers.jobstore import finished_children_key
 from frontend.core.config import FrontendSettings
 from frontend.core.errors import BadRequest
 from frontend.core.logging import note_for_access_log
@@ -15,7 +17,7 @@ from frontend.core.metrics import ApiMetrics
 from frontend.schemas import JobForm, JobView, PredictRequest
 from frontend.services.bucket import Bucket
 from frontend.services.catalogue import ModelCatalogue
-from frontend.services.redis_async import AsyncJobQueue, AsyncJobStore, AutoPipeline
+from frontend.services.redis_async import AsyncJobQueue, AutoPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +61,9 @@ class Jobs:
         self.catalogue = catalogue
         self.default_model = settings.default_model
         self.metrics = metrics
-        self.pipeline = AutoPipeline(client)  # concurrent submissions and reads share round trips
+        self.pipeline = AutoPipeline(client)  # concurrent calls share round trips and a connection
         self.queues = {job_type: AsyncJobQueue(client, job_type, self.pipeline) for job_type in JOB_TYPES}
         self._created = {job_type: metrics.jobs_created.labels(job_type) for job_type in JOB_TYPES}
-        self.store = AsyncJobStore(client, ttl_seconds=settings.job_ttl_seconds)
 
     async def start(self) -> None:
         """Create each job type's stream and consumer group."""
@@ -146,23 +147,20 @@ class Jobs:
         return await self.pipeline.execute("HGET", key, "status")
 
     async def expire(self, key: str, seconds: int) -> bool:
-        """Let a job expire in `seconds`; False when it does not exist."""
+        """Let a job (and its zip bookkeeping) expire in `seconds`; False when it does not exist."""
         _check_key(key)
-        return await self.store.expire(key, seconds)
+        existed, _ = await asyncio.gather(self.pipeline.execute("EXPIRE", key, seconds),
+                                          self.pipeline.execute("EXPIRE", finished_children_key(key), seconds))
+        return bool(existed)
 
     async def view(self, key: str) -> JobView | None:
         """A job with its results and, for a zip job, its children (None when it does not exist)."""
         _check_key(key)
-        fields = await self.store.get(key)
+        fields = await self.pipeline.execute("HGETALL", key)
         if not fields:
             return None
         children_keys = [child for child in fields.get("children", "").split(",") if child]
-        rows: list[dict[str, str]] = []
-        if children_keys:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for child in children_keys:
-                    pipe.hgetall(child)
-                rows = await pipe.execute()
+        rows = await asyncio.gather(*(self.pipeline.execute("HGETALL", child) for child in children_keys))
         children = [await self._view(child, row, []) for child, row in zip(children_keys, rows) if row]
         return await self._view(key, fields, children)
 

@@ -1,7 +1,8 @@
-"""The job queue and job store of `consumers/` over a `redis.asyncio` client.
+"""The job queue of `consumers/` over a `redis.asyncio` client, with auto-pipelining
+and hiredis command packing.
 
 Same streams, same Lua scripts, same keys: only the calls that the sync
-classes make directly on the client are re-written here to be awaited.
+class makes directly on the client are re-written here to be awaited.
 """
 
 import asyncio
@@ -11,7 +12,6 @@ import redis.asyncio as aredis
 from redis.asyncio import connection as aredis_connection
 from redis.exceptions import NoScriptError
 
-from consumers.jobstore import JobStore, finished_children_key
 from consumers.queue import GROUP, JobQueue
 
 
@@ -89,16 +89,6 @@ class AsyncJobQueue(JobQueue):
         except NoScriptError:  # a restarted or flushed Redis: the script loads itself
             created = await self._submit(keys=[job_key, self.stream], args=flat)
         return bool(created)
-
-
-class AsyncJobStore(JobStore):
-    """`JobStore` whose `expire` is a coroutine (`get` already returns an awaitable)."""
-
-    async def expire(self, job_key: str, seconds: int) -> bool:
-        async with self.redis.pipeline() as pipe:
-            pipe.expire(job_key, seconds)
-            pipe.expire(finished_children_key(job_key), seconds)
-            return bool((await pipe.execute())[0])
 
 
 try:

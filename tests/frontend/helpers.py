@@ -23,8 +23,13 @@ from skimage.measure import label
 from consumers.jobs import JobStatus
 from consumers.jobstore import JobStore
 from consumers.queue import JobQueue
+from consumers.storage import Storage
 from frontend.core.config import FrontendSettings
+from frontend.core.metrics import ApiMetrics
 from frontend.main import create_app
+from frontend.services.bucket import Bucket
+from frontend.services.catalogue import ModelCatalogue
+from frontend.services.jobs import Jobs
 from tests.fixtures.servers import free_port, wait_until
 
 PROJECT_ROOT = Path(__file__).parents[2]
@@ -37,6 +42,13 @@ def run_async(function):
     tests) may hold an event loop in the main thread of this test process."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(lambda: asyncio.run(function())).result(60)
+
+
+def jobs_service(settings: FrontendSettings, client) -> Jobs:
+    """The API's `Jobs` over `client`, wired as the app's lifespan wires it: the settings'
+    storage, a model list read afresh on every call."""
+    bucket = Bucket(Storage.from_settings(settings), settings)
+    return Jobs(client, bucket, ModelCatalogue(bucket, 0), settings, ApiMetrics())
 DISK_CENTRES = ((16, 16), (16, 48), (48, 30))
 
 

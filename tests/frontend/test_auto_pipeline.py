@@ -1,14 +1,15 @@
-"""`AutoPipeline` and the submissions that share it, against a real redis-server."""
+"""`AutoPipeline` and the submissions and job reads that share it, against a real redis-server."""
 
 import asyncio
 
 import pytest
 import redis
 
+from consumers.jobs import child_job_key, new_job_key
 from consumers.queue import stream_name
 from frontend.services.redis_async import AsyncJobQueue, AutoPipeline, redis_client
 from tests.fixtures.servers import RedisServer
-from tests.frontend.helpers import run_async
+from tests.frontend.helpers import jobs_service, run_async
 
 
 def connections_made(url: str) -> int:
@@ -114,3 +115,36 @@ def test_concurrent_submissions_are_each_created_and_queued_once(redis_url, jobs
     check = redis.Redis.from_url(redis_url, decode_responses=True)
     assert check.xlen(stream_name("segmentation")) == jobs
     assert [check.hget(f"segmentation:{i}", "n") for i in range(jobs)] == [str(i) for i in range(jobs)]
+
+
+def test_concurrent_job_views_and_expiries_share_one_connection(settings, redis_url):
+    writer = redis.Redis.from_url(redis_url, decode_responses=True)
+    parent = new_job_key("segmentation")
+    children = [child_job_key(parent, i) for i in range(3)]
+    for i, child in enumerate(children):
+        writer.hset(child, mapping={"status": "done", "parent": parent, "original_name": f"{i}.tif"})
+    writer.hset(parent, mapping={"status": "waiting", "children": ",".join(children), "total_jobs": "3"})
+    singles = [new_job_key("segmentation") for _ in range(150)]
+    for key in singles:
+        writer.hset(key, mapping={"status": "new", "original_name": "cells.tif"})
+    unknown = new_job_key("segmentation")
+
+    async def concurrently():
+        client = redis_client(redis_url)
+        jobs = jobs_service(settings, client)
+        try:
+            views = await asyncio.gather(*(jobs.view(key) for key in [parent] * 50 + singles + [unknown]))
+            expired = await asyncio.gather(*(jobs.expire(key, 60) for key in [*singles, unknown]))
+            return views, expired
+        finally:
+            await client.aclose()
+
+    before = connections_made(redis_url)
+    views, expired = run_async(concurrently)
+    # One at a time, 200 concurrent reads would need more than the pool's 100 connections.
+    assert connections_made(redis_url) - before - 1 == 1
+    assert all([child.key for child in view.children] == children for view in views[:50])
+    assert all(view.status == "new" and view.children == [] for view in views[50:-1])
+    assert views[-1] is None
+    assert expired == [True] * len(singles) + [False]
+    assert 0 < writer.ttl(singles[0]) <= 60 and writer.ttl(parent) == -1

@@ -10,15 +10,10 @@ from redis.asyncio.connection import Connection
 
 from consumers.jobs import JobStatus
 from consumers.queue import stream_name
-from consumers.storage import Storage
 from frontend.api.fast_predict import FastPredict
-from frontend.core.metrics import ApiMetrics
-from frontend.services.bucket import Bucket
-from frontend.services.catalogue import ModelCatalogue
-from frontend.services.jobs import Jobs
 from frontend.services.redis_async import HiredisConnection, redis_client
 from tests.fixtures.servers import RedisServer
-from tests.frontend.helpers import run_async, tiff_bytes
+from tests.frontend.helpers import jobs_service, run_async, tiff_bytes
 
 
 class Recorder:
@@ -57,8 +52,7 @@ def call(settings, fast: FastPredict, body: bytes, headers: dict[str, str] | Non
 
     async def run() -> dict:
         client = redis_client(settings.redis_url)
-        bucket = Bucket(Storage.from_settings(settings), settings)
-        jobs = Jobs(client, bucket, ModelCatalogue(bucket, 0), settings, ApiMetrics())
+        jobs = jobs_service(settings, client)
         await jobs.start()
         scope = {"type": "http", "method": "POST", "path": path, "headers": raw,
                  "app": SimpleNamespace(state=SimpleNamespace(jobs=jobs))}
