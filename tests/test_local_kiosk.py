@@ -17,7 +17,7 @@ def test_first_run_segments_a_sample_restarts_the_dead_and_stops_cleanly(tmp_pat
     kiosk = LocalKiosk(tmp_path / "home", consumers=2, sample=True).start()
     try:
         wait_until(lambda: f"portal ready: {kiosk.url}" in kiosk.log(), 60, "the portal's URL")
-        wait_until(lambda: "sample done" in kiosk.log(), 120, "the sample job")
+        wait_until(lambda: "sample done" in kiosk.log(), 300, "the sample job")
         line = next(line for line in kiosk.log().splitlines() if "sample done" in line)
         result = line.split("result ")[1].split(",")[0]
         assert os.path.exists(result) and result.startswith(str(tmp_path / "home" / "bucket" / "output"))

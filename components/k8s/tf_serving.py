@@ -76,11 +76,13 @@ class ModelSync:
 def model_sync_script(sync: ModelSync) -> str:
     """The sidecar's loop: copy until the first copy succeeds, then every
     $KIOSK_SYNC_INTERVAL_SECONDS. Each good copy writes the time to
-    $KIOSK_SYNC_MARKER, which the probes read.
+    $KIOSK_SYNC_MARKER, which the probes read; it is written beside it and
+    renamed, so a probe never reads a half-written (empty) marker.
     """
     return (
         "set -u\n"
-        f"copy_models() {{ {sync.copy_command} && date +%s > \"$KIOSK_SYNC_MARKER\"; }}\n"
+        f"copy_models() {{ {sync.copy_command} && date +%s > \"$KIOSK_SYNC_MARKER.new\""
+        " && mv \"$KIOSK_SYNC_MARKER.new\" \"$KIOSK_SYNC_MARKER\"; }\n"
         "until copy_models; do echo 'model copy failed; retrying in 10 s' >&2; sleep 10; done\n"
         "echo \"models copied to $KIOSK_MODELS_DIR\"\n"
         "while sleep \"$KIOSK_SYNC_INTERVAL_SECONDS\"; do\n"

@@ -19,7 +19,7 @@ def kiosk(nuclear_model_server, tmp_path_factory):
     redis_server = RedisServer()
     bucket = tmp_path_factory.mktemp("bucket")
     pool = ConsumerPool(redis_server.url, str(bucket), nuclear_model_server.address)
-    pool.start(2)
+    pool.wait_serving(pool.start(2))
     client = JobClient(redis_server.url, Storage(str(bucket)))
     yield SimpleNamespace(pool=pool, client=client, storage=client.storage,
                           model_server=nuclear_model_server)

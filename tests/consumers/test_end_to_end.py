@@ -46,7 +46,7 @@ def test_synthetic_image_is_segmented_like_its_ground_truth(kiosk):
     assert float(job["total_time"]) >= float(job["prediction_time"]) > 0
     assert job["total_jobs"] == "1"
     assert 0 < kiosk.client.redis.ttl(key) <= 86400
-    wait_until(lambda: kiosk.client.queue.length() == 0, 10, "empty queue")
+    wait_until(lambda: kiosk.client.queue.length() == 0, 60, "empty queue")
 
 
 def test_large_image_is_tiled_and_stitched(kiosk):

@@ -141,14 +141,15 @@ class FlakyProxy(grpc.GenericRpcHandler):
 
 @pytest.mark.parametrize("code", [grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.DEADLINE_EXCEEDED])
 def test_busy_or_slow_server_answers_are_retried(model_server, code, caplog):
-    proxy = FlakyProxy(model_server.address, code, failures=2, late_seconds=1.5)
+    # Each call has 3 s (room for a loaded machine); a late answer comes after 3.5 s, past it.
+    proxy = FlakyProxy(model_server.address, code, failures=2, late_seconds=3.5)
     server = grpc.server(futures.ThreadPoolExecutor(4), handlers=[proxy])
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     batch = tiles(3)
     try:
         with caplog.at_level(logging.WARNING, logger="consumers.model_client"), \
-                ModelClient(f"127.0.0.1:{port}", retry_budget_seconds=60, timeout_seconds=1,
+                ModelClient(f"127.0.0.1:{port}", retry_budget_seconds=60, timeout_seconds=3,
                             backoff=QUICK_BACKOFF) as client:
             result = client.predict(TINY_MODEL, None, batch)
     finally:

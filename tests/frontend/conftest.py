@@ -2,7 +2,7 @@
 
 import httpx
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from frontend.core.config import FrontendSettings
 from tests.fixtures.servers import free_port
@@ -81,6 +81,7 @@ def uploaded(client):
 @pytest.fixture(scope="session")
 def browser():
     """Debian's headless Chromium, driven by Playwright."""
+    expect.set_options(timeout=15_000)  # the 5 s default is short on a loaded 2-core machine
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium

@@ -118,7 +118,7 @@ class ApiProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "frontend"], cwd=PROJECT_ROOT, stdout=self.log,
             stderr=subprocess.STDOUT, env={**os.environ, **env, "KIOSK_PORT": str(self.port)})
-        wait_until(self._healthy, 30, f"python -m frontend (log: {log_path})")
+        wait_until(self._healthy, 120, f"python -m frontend (log: {log_path})")
 
     def _healthy(self) -> bool:
         if self.process.poll() is not None:

@@ -12,11 +12,21 @@ from tests.fixtures.servers import RedisServer
 from tests.frontend.helpers import jobs_service, run_async
 
 
+@pytest.fixture
+def private_redis():
+    """A redis-server of the test's own, so that its connection count is the test's alone."""
+    server = RedisServer()
+    yield server.url
+    server.stop()
+
+
 def connections_made(url: str) -> int:
     return redis.Redis.from_url(url).info("stats")["total_connections_received"]
 
 
-def test_concurrent_commands_share_one_connection_and_each_gets_its_reply(redis_url):
+def test_concurrent_commands_share_one_connection_and_each_gets_its_reply(private_redis):
+    redis_url = private_redis
+
     async def concurrently():
         client = redis_client(redis_url)
         pipeline = AutoPipeline(client)
@@ -117,7 +127,9 @@ def test_concurrent_submissions_are_each_created_and_queued_once(redis_url, jobs
     assert [check.hget(f"segmentation:{i}", "n") for i in range(jobs)] == [str(i) for i in range(jobs)]
 
 
-def test_concurrent_job_views_and_expiries_share_one_connection(settings, redis_url):
+def test_concurrent_job_views_and_expiries_share_one_connection(settings, private_redis):
+    redis_url = private_redis
+
     writer = redis.Redis.from_url(redis_url, decode_responses=True)
     parent = new_job_key("segmentation")
     children = [child_job_key(parent, i) for i in range(3)]

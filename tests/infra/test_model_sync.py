@@ -105,7 +105,7 @@ def test_sidecar_copies_models_and_keeps_them_in_sync(sidecar, s3_bucket, tmp_pa
         s3.put_object(Bucket=bucket, Key="models/NuclearSegmentation/2/saved_model.pb", Body=b"graph-v2")
         s3.delete_object(Bucket=bucket, Key="models/NuclearSegmentation/1/saved_model.pb")
         wait_for(lambda: (models / "NuclearSegmentation/2/saved_model.pb").exists()
-                 and not (models / "NuclearSegmentation/1/saved_model.pb").exists(), 30, "the re-sync", proc)
+                 and not (models / "NuclearSegmentation/1/saved_model.pb").exists(), 120, "the re-sync", proc)
         assert tree(models)["NuclearSegmentation/2/saved_model.pb"] == b"graph-v2"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
