@@ -25,8 +25,12 @@ class Storage:
     def __init__(self, url: str, *, s3_endpoint_url: str | None = None,
                  public_url: str = "http://127.0.0.1:8080") -> None:
         options = {}
-        if url.startswith("s3://") and s3_endpoint_url:
-            options["endpoint_url"] = s3_endpoint_url
+        if url.startswith("s3://"):
+            # botocore presigns with SigV2 by default where a region still accepts it;
+            # S3 refuses SigV2 on buckets created since 2020 (and caps SigV4 links at 7 days).
+            options["config_kwargs"] = {"signature_version": "s3v4"}
+            if s3_endpoint_url:
+                options["endpoint_url"] = s3_endpoint_url
         self.fs, root = fsspec.url_to_fs(url, **options)
         self.root = root.rstrip("/")
         self.public_url = public_url.rstrip("/")

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse, urlsplit
 
+import boto3
+import botocore.config
 import gcsfs
 import google.auth.compute_engine
 import google.oauth2.service_account
@@ -62,13 +64,34 @@ def test_local_download_url_is_served_by_the_api(tmp_path):
     assert storage.download_url("output/a b.zip", 60) == "http://kiosk.test/api/download/output/a%20b.zip"
 
 
-def test_s3_download_url_is_signed_and_works(s3_bucket):
+def test_s3_download_url_is_signed_and_works(s3_bucket, s3_checking_server, monkeypatch):
+    """The URL is exactly botocore's presigned URL; an S3 that checks signatures serves it
+    and refuses it forged, pointed at another object, or expired."""
     endpoint, bucket = s3_bucket
     storage = Storage(f"s3://{bucket}", s3_endpoint_url=endpoint)
     storage.write("output/j/result.zip", b"zip bytes")
+    storage.write("output/j/other.zip", b"other bytes")
     url = storage.download_url("output/j/result.zip", 300)
-    query = parse_qs(urlparse(url).query)
-    assert "Signature" in query or "X-Amz-Signature" in query
+    assert parse_qs(urlparse(url).query)["X-Amz-Expires"] == ["300"]
+    assert httpx.get(url).content == b"zip bytes"
+
+    signed_at = datetime.datetime(2026, 1, 2, 3, 4, 5)  # botocore's clock, frozen for both signers
+    monkeypatch.setattr("botocore.auth.get_current_datetime", lambda *_, **__: signed_at)
+    old = storage.download_url("output/j/result.zip", 300)
+    reference = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                             config=botocore.config.Config(signature_version="s3v4"))
+    botocore_url = reference.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "output/j/result.zip"}, ExpiresIn=300)
+    assert old == botocore_url
+    monkeypatch.undo()
+
+    signature = parse_qs(urlparse(url).query)["X-Amz-Signature"][0]
+    forged = url.replace(signature, "0" * len(signature))
+    elsewhere = url.replace("result.zip", "other.zip")
+    for link, why in ((forged, "signature does not match"), (elsewhere, "signature does not match"),
+                      (old, "expired")):
+        refused = httpx.get(link)
+        assert (refused.status_code, refused.text) == (403, why), link
     assert httpx.get(url).content == b"zip bytes"
 
 
