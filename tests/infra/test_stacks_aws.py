@@ -465,6 +465,8 @@ def test_domain_gets_a_validated_certificate_and_an_alias(domain_run):
     ingress = run.one("kubernetes:networking.k8s.io/v1:Ingress", "frontend")
     annotations = ingress.inputs["metadata"]["annotations"]
     assert annotations["alb.ingress.kubernetes.io/certificate-arn"] == validation.inputs["certificateArn"]
+    # The ALB takes the ARN from the validation (issued), not from the certificate (maybe pending).
+    assert validation.urn in ingress.dependencies and certificate.urn not in ingress.dependencies, ingress.urn
     assert {"HTTPS": 443} in json.loads(annotations["alb.ingress.kubernetes.io/listen-ports"]), ingress.urn
     assert annotations["alb.ingress.kubernetes.io/ssl-redirect"] == "443", ingress.urn
     alias = records["A"].inputs
