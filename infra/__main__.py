@@ -146,5 +146,7 @@ pulumi.export("portalAddress", portal.address)
 pulumi.export("bucket", platform.bucket_name)
 pulumi.export("registry", platform.registry.repository_url)
 pulumi.export("kubeconfig", pulumi.Output.secret(cluster.kubeconfig))
+for key, value in platform.outputs.items():
+    pulumi.export(key, value)
 if frontend.auth_token is not None:
     pulumi.export("apiToken", frontend.auth_token)

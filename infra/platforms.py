@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
 
 from components.aws.bucket import S3Bucket, S3BucketArgs
 from components.aws.bucket_cors import BucketCors, BucketCorsArgs
+from components.aws.ci_runner import CiRunnerAccess, CiRunnerAccessArgs
 from components.aws.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.aws.eks import CpuGroupSpec, EksCluster, EksClusterArgs, GpuGroupSpec, SystemGroupSpec
 from components.aws.gpu_device_plugin import GpuDevicePlugin, GpuDevicePluginArgs
@@ -86,6 +87,8 @@ class Platform:
     # namespace (GKE with Managed Prometheus: PodMonitoring objects); None
     # when the cluster has no managed collector to configure (EKS).
     scrape_metrics: Callable[[pulumi.Input[str], Sequence[MetricsEndpoint]], object] | None
+    # Stack outputs only this family has (where EKS's CI runner goes).
+    outputs: Mapping[str, pulumi.Input] = field(default_factory=dict)
 
 
 # The repository's models/ (the trained models it ships).
@@ -242,6 +245,11 @@ def aws_platform(cfg: KioskConfig) -> Platform:
         ),
     ))
     info = cluster.info
+    ci_runner = CiRunnerAccess("kiosk-ci-runner", CiRunnerAccessArgs(
+        vpc_id=network.vpc.id,
+        cluster_security_group_id=cluster.security_group_id,
+        subnet_ids=network.private_subnet_ids,
+    ))
     pod_identity_agent = [cluster.addons["eks-pod-identity-agent"]]
     ClusterAutoscaler("cluster-autoscaler", ClusterAutoscalerArgs(
         provider=info.provider,
@@ -321,6 +329,7 @@ def aws_platform(cfg: KioskConfig) -> Platform:
         workload_env={"AWS_REGION": eks.region, "AWS_DEFAULT_REGION": eks.region},
         publish_portal=publish_portal,
         scrape_metrics=None,
+        outputs={"ciRunnerSecurityGroup": ci_runner.security_group_id, "ciRunnerSubnets": ci_runner.subnet_ids},
     )
 
 

@@ -27,9 +27,9 @@ class ClusterAutoscalerArgs:
     region: str
     # ARNs of the cluster's managed node groups (for eks:DescribeNodegroup).
     node_group_arns: Sequence[pulumi.Input[str]]
-    chart_version: str = "9.50.0"
+    chart_version: str = "9.59.0"
     # Must match the cluster's minor version.
-    image_tag: str = "v1.33.1"
+    image_tag: str = "v1.35.0"
     node_selector: Mapping[str, str] = field(default_factory=dict)
     # Work that must exist first (the Pod Identity agent).
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
@@ -43,7 +43,7 @@ class ClusterAutoscaler(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterAutoscalerArgs, opts: pulumi.ResourceOptions | None = None):
         require_pinned_chart("ClusterAutoscaler", name, args.chart_version)
         if not IMAGE_TAG.match(args.image_tag):
-            raise ValueError(f"ClusterAutoscaler {name}: image tag must look like v1.33.1, got {args.image_tag!r}")
+            raise ValueError(f"ClusterAutoscaler {name}: image tag must look like v1.35.0, got {args.image_tag!r}")
         if not args.node_group_arns:
             raise ValueError(f"ClusterAutoscaler {name}: no node groups to scale")
         super().__init__("kiosk:aws:ClusterAutoscaler", name, None, opts)

@@ -83,7 +83,7 @@ class EksClusterArgs:
     region: str
     # Private subnet per availability zone.
     subnet_ids_by_zone: Mapping[str, pulumi.Input[str]]
-    kubernetes_version: str = "1.33"
+    kubernetes_version: str = "1.35"
     # Networks allowed on the public API endpoint; empty keeps the endpoint private.
     public_access_cidrs: Sequence[str] = field(default_factory=tuple)
     # IAM principals with cluster-admin access besides the creator.
@@ -319,6 +319,8 @@ class EksCluster(pulumi.ComponentResource):
             storage_class=storage_class.metadata.name,
         )
         self.name: pulumi.Output[str] = self.cluster.name
+        # On the control plane's ENIs; clients inside the VPC must be admitted to it.
+        self.security_group_id: pulumi.Output[str] = self.cluster.vpc_config.cluster_security_group_id
         self.register_outputs({
             "name": self.cluster.name,
             "endpoint": self.cluster.endpoint,

@@ -62,7 +62,7 @@ class GkeClusterArgs:
     node_tag: str = "kiosk-node"
     pods_range_name: str = "pods"
     services_range_name: str = "services"
-    kubernetes_version: str = "1.33"
+    kubernetes_version: str = "1.35"
     release_channel: str = "REGULAR"
     master_authorized_cidrs: Sequence[str] = field(default_factory=tuple)
     dns_endpoint: bool = True
@@ -198,7 +198,13 @@ class GkeCluster(pulumi.ComponentResource):
                 workload_metadata_config=gcp.container.ClusterNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA"),
             ),
             deletion_protection=args.deletion_protection,
-            opts=child,
+            # node_config only shapes the default pool, which GKE deletes at
+            # once: the provider then reads it back empty, and every later
+            # `up` would plan a replacement of the cluster (it forces a new
+            # resource; Google's own GKE module ignores it too). A real
+            # replacement deletes first: two clusters cannot hold one master
+            # CIDR in one VPC.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["nodeConfig"], delete_before_replace=True),
         )
 
         def node_config(machine_type: str, pool: str, spot: bool, **extra) -> gcp.container.NodePoolNodeConfigArgs:

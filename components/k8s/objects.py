@@ -59,14 +59,12 @@ def keda_scaled_deployment(resource_name: str, name: str, namespace: pulumi.Inpu
 
 
 def pod_disruption_budget(resource_name: str, name: str, namespace: pulumi.Input[str], labels: Mapping[str, str],
-                          opts: pulumi.ResourceOptions, *, min_available: int | None = None,
-                          ) -> k8s.policy.v1.PodDisruptionBudget:
-    """At most one pod of `labels` evicted at a time (or at least `min_available` kept)."""
-    budget = {"maxUnavailable": 1} if min_available is None else {"minAvailable": min_available}
+                          opts: pulumi.ResourceOptions) -> k8s.policy.v1.PodDisruptionBudget:
+    """At most one pod of `labels` evicted at a time, so node drains always proceed."""
     return k8s.policy.v1.PodDisruptionBudget(
         resource_name,
         metadata=metadata(name, namespace, labels),
-        spec={**budget, "selector": {"matchLabels": dict(labels)}},
+        spec={"maxUnavailable": 1, "selector": {"matchLabels": dict(labels)}},
         opts=opts,
     )
 

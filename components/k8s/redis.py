@@ -25,6 +25,7 @@ from components.shapes import (
 )
 
 PORT = 6379
+SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 REDIS_UID = 999  # the "redis" user of the official image
 
 
@@ -96,7 +97,9 @@ class RedisServer(pulumi.ComponentResource):
                 "replicas": 1,
                 "selector": {"matchLabels": labels},
                 "template": {
-                    "metadata": {"labels": labels},
+                    # The cluster autoscaler never moves Redis to empty a node
+                    # (the system nodes are a fixed count anyway).
+                    "metadata": {"labels": labels, "annotations": {SAFE_TO_EVICT: "false"}},
                     "spec": {
                         "securityContext": restricted_pod(REDIS_UID, fs_group=REDIS_UID),
                         "nodeSelector": dict(args.node_selector),
@@ -133,8 +136,10 @@ class RedisServer(pulumi.ComponentResource):
         for peer in args.extra_peers:
             peers.append({**namespace_selector(peer.namespace), "podSelector": {"matchLabels": dict(peer.pod_labels)}})
         ingress_only_from(name, "redis", args.namespace, labels, [(peers, [PORT])], child)
-        # A single Redis must not be evicted by the cluster autoscaler while
-        # jobs run; node upgrades still proceed (GKE waits up to an hour).
-        pod_disruption_budget(name, "redis", args.namespace, labels, child, min_available=1)
+        # Node drains (version and AMI updates) may evict the single Redis pod:
+        # `minAvailable: 1` on one replica would block every managed node
+        # group update (PodEvictionFailure after 15 minutes on EKS). The AOF
+        # on its volume keeps the queues while the pod moves.
+        pod_disruption_budget(name, "redis", args.namespace, labels, child)
         self.endpoint = RedisEndpoint(host=service_host(self.service), port=PORT)
         self.register_outputs({"address": self.endpoint.address})

@@ -47,5 +47,5 @@ def aws_run(request, stack_results) -> StackRun:
 def mocks() -> Recorder:
     """Pulumi's mocks for constructing single components; records what they declare."""
     recorder = Recorder()
-    pulumi.runtime.set_mocks(recorder, project="kiosk", stack="test", preview=False)
+    pulumi.runtime.set_mocks(recorder, project="kiosk", stack="test", preview=False, monitor=recorder.monitor())
     return recorder

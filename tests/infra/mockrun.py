@@ -6,15 +6,27 @@ import pulumi
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from tests.infra.run_stack import _fake_outputs, _plain, fake_invoke
+from tests.infra.run_stack import _fake_outputs, _plain, fake_invoke, recording_monitor
 from tests.infra.stackrun import unsecret, whole_floats_to_ints
 
 
 class Recorder(pulumi.runtime.Mocks):
-    """Records every registration; outputs and invokes as the stack runs get them."""
+    """Records every registration; outputs and invokes as the stack runs get them.
+
+    `registrations` holds what the monitor received (resource options too,
+    see run_stack.resource_options); pass `monitor()` to set_mocks.
+    """
 
     def __init__(self):
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
+        self.registrations: list[dict] = []
+
+    def monitor(self):
+        return recording_monitor(self, self.registrations)
+
+    def options_of(self, typ: str) -> list[dict]:
+        """The resource options of every registration of `typ`, in order."""
+        return [r["options"] for r in self.registrations if r["type"] == typ]
 
     def new_resource(self, args):
         self.resources.append(args)

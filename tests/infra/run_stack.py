@@ -134,6 +134,7 @@ def _fake_aws_outputs(typ: str, name: str, inputs: dict, digest: str) -> dict:
             arn=f"arn:aws:eks:{AWS_REGION}:{AWS_ACCOUNT}:cluster/{inputs['name']}",
             endpoint=f"https://{digest[:32].upper()}.gr7.{AWS_REGION}.eks.amazonaws.com",
             certificateAuthority={"data": "Y2VydA=="},
+            vpcConfig={**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{name}"},
         )
     elif typ == "aws:eks/nodeGroup:NodeGroup":
         group = inputs.get("nodeGroupName") or f"{name}-{digest[:7]}"
@@ -175,22 +176,29 @@ def fake_invoke(token: str, args: dict) -> dict:
     raise NotImplementedError(f"no mock for invoke {token}")
 
 
-def run(stack_file: Path, overrides: dict | None = None) -> dict:
-    import pulumi
+def resource_options(request) -> dict:
+    """The resource options a registration carries, as the engine receives them
+    (`pulumi.ResourceOptions` and the engine see the same fields)."""
+    timeouts = request.customTimeouts
+    return {
+        "options": {
+            "protect": bool(request.protect),
+            "ignoreChanges": sorted(request.ignoreChanges),
+            "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+            "retainOnDelete": bool(request.retainOnDelete),
+            "replaceOnChanges": sorted(request.replaceOnChanges),
+            "customTimeouts": {k: getattr(timeouts, k) for k in ("create", "update", "delete")
+                               if getattr(timeouts, k)},
+            "deletedWith": request.deletedWith,
+        },
+        # URNs each input property was computed from.
+        "propertyDependencies": {k: sorted(v.urns) for k, v in request.propertyDependencies.items()},
+    }
+
+
+def recording_monitor(mock, recorded: list[dict]):
+    """A mock resource monitor that appends every registration to `recorded`."""
     from pulumi.runtime import mocks, rpc
-    from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
-
-    stack = stack_name(stack_file)
-    pulumi.runtime.set_all_config(merged_config(stack_file, overrides))
-    recorded: list[dict] = []
-
-    class Mocks(pulumi.runtime.Mocks):
-        def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-            return f"{args.name}-id", _fake_outputs(args.typ, args.name, args.inputs)
-
-        def call(self, args: pulumi.runtime.MockCallArgs):
-            return fake_invoke(args.token, dict(args.args))
 
     class Monitor(mocks.MockMonitor):
         def RegisterResource(self, request):
@@ -205,11 +213,32 @@ def run(stack_file: Path, overrides: dict | None = None) -> dict:
                 "dependencies": sorted(set(request.dependencies)
                                        | {u for deps in request.propertyDependencies.values() for u in deps.urns}),
                 "inputs": _plain(rpc.deserialize_properties(request.object)),
+                **resource_options(request),
             })
             return response
 
+    return Monitor(mock)
+
+
+def run(stack_file: Path, overrides: dict | None = None) -> dict:
+    import pulumi
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    stack = stack_name(stack_file)
+    pulumi.runtime.set_all_config(merged_config(stack_file, overrides))
+    recorded: list[dict] = []
+
+    class Mocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+            return f"{args.name}-id", _fake_outputs(args.typ, args.name, args.inputs)
+
+        def call(self, args: pulumi.runtime.MockCallArgs):
+            return fake_invoke(args.token, dict(args.args))
+
     mock = Mocks()
-    pulumi.runtime.set_mocks(mock, project=PROJECT, stack=stack, preview=False, monitor=Monitor(mock))
+    pulumi.runtime.set_mocks(mock, project=PROJECT, stack=stack, preview=False,
+                             monitor=recording_monitor(mock, recorded))
     program = ROOT / "infra" / "__main__.py"
     cwd = os.getcwd()
     os.chdir(program.parent)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -67,6 +67,9 @@ class Resource:
     provider: str
     raw_inputs: dict
     dependencies: tuple[str, ...] = ()
+    # Resource options (protect, ignoreChanges, deleteBeforeReplace, customTimeouts, ...).
+    options: dict = field(default_factory=dict)
+    property_dependencies: dict = field(default_factory=dict)
 
     @property
     def inputs(self) -> dict:
@@ -88,7 +91,8 @@ class StackRun:
         self.resources = [
             Resource(urn=r["urn"], type=r["type"], name=r["name"], custom=r["custom"],
                      provider=r["provider"], raw_inputs=r["inputs"],
-                     dependencies=tuple(r.get("dependencies", ())))
+                     dependencies=tuple(r.get("dependencies", ())),
+                     options=r["options"], property_dependencies=r["propertyDependencies"])
             for r in data["resources"]
         ]
         self.outputs = data["outputs"]
@@ -109,6 +113,28 @@ class StackRun:
                  if k8s_name is None or r.inputs.get("metadata", {}).get("name") == k8s_name]
         assert len(found) == 1, f"{self.stack}: expected one {typ} {k8s_name or ''}, found {[r.urn for r in found]}"
         return found[0]
+
+    def by_urn(self, urn: str) -> Resource:
+        (found,) = [r for r in self.resources if r.urn == urn]
+        return found
+
+    def waits_for(self, resource: Resource, urn: str) -> bool:
+        """Whether `resource` is created after (and deleted before) `urn`:
+        through its dependencies, their dependencies, and its provider."""
+        seen: set[str] = set()
+        todo = [resource.urn]
+        while todo:
+            current = self.by_urn(todo.pop())
+            nexts = list(current.dependencies)
+            if current.provider:
+                nexts.append(current.provider.rsplit("::", 1)[0])  # "<urn>::<id>"
+            for u in nexts:
+                if u == urn:
+                    return True
+                if u not in seen and any(r.urn == u for r in self.resources):
+                    seen.add(u)
+                    todo.append(u)
+        return False
 
     def k8s_objects(self) -> list[Resource]:
         return [r for r in self.resources if r.is_k8s_object]

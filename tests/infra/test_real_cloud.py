@@ -1,0 +1,161 @@
+"""What a real cloud does that a mock run does not show by itself: the second
+`up`, upgrades, `destroy`, least privilege (issue 10).
+
+Each test reads the resource options the engine would receive (ignoreChanges,
+deleteBeforeReplace, protect, dependencies, ...), recorded by run_stack.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.infra.conftest import CLOUDS, STACKS
+from tests.infra.stackrun import ROOT, StackRun
+
+GKE_CLUSTER = "gcp:container/cluster:Cluster"
+EKS_CLUSTER = "aws:eks/cluster:Cluster"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+
+# End of standard support per minor version: EKS from its release calendar
+# (docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html), GKE
+# from its release schedule (cloud.google.com/kubernetes-engine/docs/release-schedule).
+END_OF_STANDARD_SUPPORT = {
+    "aws": {"1.33": date(2026, 7, 29), "1.34": date(2026, 12, 2), "1.35": date(2027, 3, 27)},
+    "gcp": {"1.33": date(2026, 6, 30), "1.34": date(2026, 8, 30), "1.35": date(2027, 2, 28)},
+}
+# The stacks must stay in standard support at least through this day.
+SUPPORTED_THROUGH = date(2026, 12, 31)
+
+
+def workload_selected_by(run: StackRun, selector: dict):
+    found = [r for r in run.k8s_objects() if r.kind in ("Deployment", "StatefulSet")
+             and selector.items() <= r.inputs["spec"]["template"]["metadata"]["labels"].items()]
+    assert len(found) == 1, f"{run.stack}: PDB selector {selector} matches {[r.urn for r in found]}"
+    return found[0]
+
+
+# --- 1. GKE: node_config is read back empty, and a replacement needs the master CIDR ---------
+
+def test_gke_cluster_ignores_node_config_and_deletes_before_it_replaces(gcp_run):
+    cluster = gcp_run.one(GKE_CLUSTER)
+    assert cluster.inputs["removeDefaultNodePool"] is True, cluster.urn
+    assert "nodeConfig" in cluster.options["ignoreChanges"], \
+        f"{cluster.urn}: the next up would plan a replacement (node_config reads back empty)"
+    assert cluster.options["deleteBeforeReplace"], \
+        f"{cluster.urn}: a new cluster cannot take the old one's master CIDR while it exists"
+
+
+# --- 2. node upgrades can drain every node ------------------------------------------------
+
+def test_every_pdb_lets_a_node_drain_and_redis_stays_out_of_scale_down(run):
+    budgets = run.of_type(PDB)
+    assert budgets, run.stack
+    for pdb in budgets:
+        spec = pdb.inputs["spec"]
+        workload = workload_selected_by(run, spec["selector"]["matchLabels"])
+        replicas = workload.inputs["spec"].get("replicas", 1) or 1
+        allowed = spec["maxUnavailable"] if "maxUnavailable" in spec else replicas - spec["minAvailable"]
+        assert allowed >= 1, (f"{pdb.urn}: allows no eviction of {replicas} pod(s): a managed node group "
+                              "update fails with PodEvictionFailure")
+    redis = [w for w in run.k8s_objects() if w.kind == "StatefulSet"
+             and w.inputs["metadata"]["name"] == "redis"]
+    for statefulset in redis:
+        annotations = statefulset.inputs["spec"]["template"]["metadata"].get("annotations", {})
+        assert annotations.get(SAFE_TO_EVICT) == "false", \
+            f"{statefulset.urn}: the cluster autoscaler must not move Redis to empty a node"
+
+
+# --- 3. a Kubernetes minor in standard support on both clouds -----------------------------
+
+def test_kubernetes_version_in_standard_support_with_a_matching_autoscaler(run):
+    version = run.cfg("kubernetesVersion")
+    ends = END_OF_STANDARD_SUPPORT[run.cfg("cloud")].get(version)
+    assert ends is not None and ends > SUPPORTED_THROUGH, \
+        f"{run.stack}: Kubernetes {version} leaves standard support on {ends} (before {SUPPORTED_THROUGH})"
+    if run.cfg("cloud") == "gcp":
+        assert run.one(GKE_CLUSTER).inputs["minMasterVersion"] == version
+    else:
+        assert run.one(EKS_CLUSTER).inputs["version"] == version
+        for group in run.of_type("aws:eks/nodeGroup:NodeGroup"):
+            assert group.inputs["version"] == version, group.urn
+        (autoscaler,) = [r for r in run.of_type(RELEASE) if r.inputs["chart"] == "cluster-autoscaler"]
+        tag = autoscaler.inputs["values"]["image"]["tag"]
+        assert tag.startswith(f"v{version}."), f"{autoscaler.urn}: image {tag} is not of minor {version}"
+
+
+def test_component_defaults_follow_the_config_schema():
+    from components.aws.cluster_autoscaler import ClusterAutoscalerArgs
+    from components.aws.eks import EksClusterArgs
+    from components.gcp.gke import GkeClusterArgs
+
+    schema = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    version = schema["kubernetesVersion"]["default"]
+    assert EksClusterArgs.__dataclass_fields__["kubernetes_version"].default == version
+    assert GkeClusterArgs.__dataclass_fields__["kubernetes_version"].default == version
+    autoscaler = ClusterAutoscalerArgs.__dataclass_fields__
+    assert autoscaler["image_tag"].default == schema["clusterAutoscalerImageTag"]["default"]
+    assert autoscaler["chart_version"].default == schema["clusterAutoscalerChartVersion"]["default"]
+
+
+# --- 4. AWS CI reaches the private EKS endpoint ------------------------------------------
+
+def list_stacks_output(workflow: str) -> dict:
+    """Run the workflow's stack-listing step as GitHub would, and read its outputs."""
+    from tests.infra.test_workflows import load
+
+    job = load(workflow)["jobs"]["stacks"]
+    (step,) = [s for s in job["steps"] if s.get("id") == "list"]
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"kiosk-gh-output-{os.getpid()}-{workflow}"
+    out.write_text("")
+    try:
+        subprocess.run(["bash", "-e", "-o", "pipefail", "-c", step["run"]], cwd=ROOT, check=True,
+                       env={**os.environ, "GITHUB_OUTPUT": str(out)})
+        return dict(line.split("=", 1) for line in out.read_text().splitlines() if line)
+    finally:
+        out.unlink()
+
+
+@pytest.mark.parametrize("workflow,job", [("preview.yml", "preview"), ("deploy.yml", "up")])
+def test_aws_stacks_run_on_a_runner_inside_their_vpc(workflow, job):
+    from tests.infra.test_workflows import load
+
+    matrix = json.loads(list_stacks_output(workflow)["stacks"])
+    assert sorted(entry["name"] for entry in matrix) == sorted(STACKS)
+    runs_on = load(workflow)["jobs"][job]["runs-on"]
+    assert runs_on == "${{ fromJSON(matrix.stack.runner) }}", runs_on
+    for entry in matrix:
+        runner = json.loads(entry["runner"])
+        if CLOUDS[entry["name"]] == "aws":
+            assert runner == ["self-hosted", f"kiosk-{entry['name']}"], entry
+        else:
+            assert runner == "ubuntu-latest", entry
+
+
+def test_ci_runner_reaches_the_private_endpoint_and_the_preview_role_is_admin(aws_run):
+    run = aws_run
+    cluster = run.one(EKS_CLUSTER)
+    assert cluster.inputs["vpcConfig"]["endpointPrivateAccess"] is True, cluster.urn
+    (runner_sg,) = [r for r in run.of_type("aws:ec2/securityGroup:SecurityGroup") if "ci-runner" in r.name]
+    (vpc,) = run.of_type("aws:ec2/vpc:Vpc")
+    assert runner_sg.inputs["vpcId"] == f"{vpc.name}-id", runner_sg.urn
+    rules = [r for r in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+             if r.inputs.get("referencedSecurityGroupId") == f"{runner_sg.name}-id"]
+    assert len(rules) == 1, f"{run.stack}: the runner's group must be admitted to the cluster's"
+    (rule,) = rules
+    assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (443, 443, "tcp")
+    assert rule.inputs["securityGroupId"] == f"sg-{cluster.name}", f"{rule.urn}: not the cluster security group"
+    assert run.outputs["ciRunnerSecurityGroup"]["value"] == f"{runner_sg.name}-id"
+    assert run.outputs["ciRunnerSubnets"]["value"], run.stack
+    principals = {e.inputs["principalArn"] for e in run.of_type("aws:eks/accessEntry:AccessEntry")}
+    assert any(p.endswith(":role/kiosk-ci-preview") for p in principals), \
+        f"{run.stack}: the preview role has no access entry ({sorted(principals)})"
