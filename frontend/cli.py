@@ -3,6 +3,7 @@
     kiosk submit images/ more.tif batch.zip --output results/
     kiosk benchmark cells.tif --jobs 500 --concurrency 50 --report bench.json
     kiosk models
+    kiosk ops status | ops logs tf-serving --since 10m | ops acceptance --images 50
 
 The kiosk's URL comes from --url or KIOSK_URL, a token from --token or KIOSK_AUTH_TOKEN.
 Exit status: 0 when every job is done, 1 when any failed, 2 when nothing could run.
@@ -21,6 +22,7 @@ from tqdm import tqdm
 from frontend.client.api import KioskClient, KioskError
 from frontend.client.report import summarize
 from frontend.client.runner import JobOptions, JobRun, Runner, collect_inputs
+from frontend.ops.commands import add_commands as add_ops_commands
 
 OK, FAILED, UNUSABLE = 0, 1, 2
 MAX_CONNECTIONS = 64  # enough to keep a kiosk busy; thousands of jobs share them
@@ -157,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("models", help="list the kiosk's models")
     listing.set_defaults(handler=models)
+    add_ops_commands(commands)
     return parser
 
 
