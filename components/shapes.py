@@ -7,6 +7,7 @@ workloads need (node labels per pool, GPU taints, the storage class).
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 from collections.abc import Mapping, Sequence
@@ -53,6 +54,8 @@ class ClusterInfo:
     worker_node_labels: Mapping[str, str]
     gpu_node_labels: Mapping[str, str]
     gpu_taints: Sequence[Taint]
+    # Taints of the worker (consumer) nodes, which only the consumers tolerate.
+    worker_taints: Sequence[Taint] = field(default_factory=tuple)
     # Namespaces whose pods scrape Prometheus metrics (GKE: managed Prometheus).
     metrics_namespaces: Sequence[str] = field(default_factory=tuple)
     # StorageClass for persistent volumes; None uses the cluster's default
@@ -180,6 +183,16 @@ class WorkloadServiceAccounts:
 def opens_to_everyone(cidr: str) -> bool:
     """True for 0.0.0.0/0 and ::/0 (however written)."""
     return ipaddress.ip_network(cidr, strict=False).prefixlen == 0
+
+
+def cluster_identifier(name: pulumi.Input[str], ca_certificate: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The Kubernetes provider's `cluster_identifier`: the provider (and every
+    object with it) is replaced only when this changes. A new cluster of the
+    same name has a new CA, so a replaced cluster gets its objects again,
+    while other kubeconfig changes are updates."""
+    return pulumi.Output.all(name, ca_certificate).apply(
+        lambda v: f"{v[0]}-{hashlib.sha256(str(v[1]).encode()).hexdigest()[:16]}"
+    )
 
 
 def exec_kubeconfig(cluster_name: str, server: str, ca: str | None, exec_config: Mapping) -> str:

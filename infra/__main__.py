@@ -110,6 +110,7 @@ consumer_pools = [
         cpu=cfg.consumer_cpu,
         memory=cfg.consumer_memory,
         node_selector=cluster.worker_node_labels,
+        node_taints=cluster.worker_taints,
         extra_env=platform.workload_env,
         keda=keda.release,
         redis_trigger_authentication=redis_credentials.trigger_authentication,

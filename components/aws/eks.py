@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 from components.aws.node_group import ManagedNodeGroup, ManagedNodeGroupArgs, NodeGroupSpec
 from components.aws.pod_identity import PodIdentityRole, PodIdentityRoleArgs
 from components.aws.policies import assume_role_trust
-from components.shapes import GPU_RESOURCE, ClusterInfo, Taint, exec_kubeconfig, opens_to_everyone
+from components.shapes import GPU_RESOURCE, ClusterInfo, Taint, cluster_identifier, exec_kubeconfig, opens_to_everyone
 
 POOL_LABEL = "kiosk.dev/pool"
 GPU_TAINT = Taint(key="nvidia.com/gpu", value="present", effect="NoSchedule")
@@ -43,6 +43,17 @@ def control_plane_log_group_name(cluster_name: str) -> str:
     """The log group EKS writes control-plane logs to (it creates it, without
     an expiry, when it does not exist)."""
     return f"/aws/eks/{cluster_name}/cluster"
+
+
+def system_subnets(subnet_ids: Sequence[pulumi.Input[str]], node_count: int) -> list[pulumi.Input[str]]:
+    """Subnets of the system group: no more zones than nodes.
+
+    Redis' EBS volume lives in one zone. A group of fewer nodes than zones
+    (dev: one node, two zones) may replace its node in another zone, where
+    Redis could never be scheduled again; with at most one zone per node the
+    Auto Scaling group keeps each zone's node in its zone.
+    """
+    return list(subnet_ids)[:node_count] if node_count < len(subnet_ids) else list(subnet_ids)
 
 
 @dataclass(frozen=True)
@@ -221,7 +232,7 @@ class EksCluster(pulumi.ComponentResource):
             ), group_opts)
 
         system, cpu, gpu = args.system_group, args.cpu_group, args.gpu_group
-        self.system_group = group("system", subnet_ids, NodeGroupSpec(
+        self.system_group = group("system", system_subnets(subnet_ids, system.node_count), NodeGroupSpec(
             instance_types=(system.instance_type,),
             min_size=system.node_count,
             max_size=system.node_count,
@@ -285,16 +296,26 @@ class EksCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_group, ebs_identity]),
         )
 
-        # The system group's id is part of the inputs so that nothing is
-        # deployed through this kubeconfig before there is a node to run it.
+        # Only the cluster's own facts: a kubeconfig that changed (or went
+        # unknown in a preview) whenever a node group does would make
+        # pulumi-kubernetes see a new cluster and replace every object.
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(
                 self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data,
-                self.system_group.node_group.id,
             ).apply(lambda v: kubeconfig(v[0], v[1], v[2], args.region))
         )
-        provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, enable_config_map_mutable=True,
-                                opts=child)
+        # Every Kubernetes object goes through this provider, which waits for
+        # the system group and the add-ons: objects are created once nodes,
+        # DNS and the pod network run, and `destroy` deletes them all (the
+        # Ingress, whose ALB the load balancer controller removes, Redis'
+        # volume, which the EBS CSI driver removes) before any add-on.
+        provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            cluster_identifier=cluster_identifier(self.cluster.name, self.cluster.certificate_authority.data),
+            enable_config_map_mutable=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_group, *self.addons.values()]),
+        )
         # EKS marks no StorageClass as default since Kubernetes 1.30.
         storage_class = k8s.storage.v1.StorageClass(
             f"{name}-gp3",

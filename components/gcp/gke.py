@@ -9,10 +9,13 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from components.shapes import ClusterInfo, Taint, exec_kubeconfig, opens_to_everyone
+from components.shapes import ClusterInfo, Taint, cluster_identifier, exec_kubeconfig, opens_to_everyone
 
 POOL_LABEL = "kiosk.dev/pool"
 GPU_TAINT = Taint(key="nvidia.com/gpu", value="present", effect="NoSchedule")
+# Only the consumers tolerate it: a kube-system pod on a CPU node would keep
+# the autoscaler from ever removing that node (kubernetes/autoscaler#2377).
+CPU_TAINT = Taint(key=POOL_LABEL, value="cpu", effect="NoSchedule")
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED")
 GPU_DRIVER_VERSIONS = ("DEFAULT", "LATEST", "INSTALLATION_DISABLED")
 NODE_ROLES = ("roles/container.defaultNodeServiceAccount",)
@@ -242,7 +245,10 @@ class GkeCluster(pulumi.ComponentResource):
                 total_max_node_count=args.cpu_pool.max_nodes,
                 location_policy="ANY" if args.cpu_pool.spot else "BALANCED",
             ),
-            node_config=node_config(args.cpu_pool.machine_type, "cpu", spot=args.cpu_pool.spot),
+            node_config=node_config(args.cpu_pool.machine_type, "cpu", spot=args.cpu_pool.spot, taints=[
+                gcp.container.NodePoolNodeConfigTaintArgs(key=CPU_TAINT.key, value=CPU_TAINT.value,
+                                                         effect="NO_SCHEDULE"),
+            ]),
             management=management,
             opts=child,
         )
@@ -287,23 +293,30 @@ class GkeCluster(pulumi.ComponentResource):
         else:
             server = self.cluster.endpoint.apply(lambda e: f"https://{e}")
             ca = self.cluster.master_auth.cluster_ca_certificate
-        # The system pool's id is part of the inputs so that nothing is
-        # deployed through this kubeconfig before there is a node to run it.
+        # Only the cluster's own facts: a kubeconfig that changed (or went
+        # unknown in a preview) whenever a node pool does would make
+        # pulumi-kubernetes see a new cluster and replace every object.
         self.kubeconfig = pulumi.Output.secret(
-            pulumi.Output.all(self.cluster.name, server, ca, self.system_pool.id).apply(
-                lambda v: _kubeconfig(v[0], v[1], v[2])
-            )
+            pulumi.Output.all(self.cluster.name, server, ca).apply(lambda v: _kubeconfig(v[0], v[1], v[2]))
         )
         # Mutable ConfigMaps: a new model list is patched in place and
         # TF-Serving rereads it, instead of a replace that drops the file.
-        provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, enable_config_map_mutable=True,
-                                opts=child)
+        # The provider waits for the system pool, so nothing is deployed
+        # before there is a node to run it.
+        provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            cluster_identifier=cluster_identifier(self.cluster.name, self.cluster.master_auth.cluster_ca_certificate),
+            enable_config_map_mutable=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_pool]),
+        )
         self.info = ClusterInfo(
             provider=provider,
             kubeconfig=self.kubeconfig,
             kubernetes_version=args.kubernetes_version,
             system_node_labels={POOL_LABEL: "system"},
             worker_node_labels={POOL_LABEL: "cpu"},
+            worker_taints=(CPU_TAINT,),
             gpu_node_labels={POOL_LABEL: "gpu"},
             gpu_taints=(GPU_TAINT,),
             metrics_namespaces=(GMP_NAMESPACE,) if args.managed_prometheus else (),

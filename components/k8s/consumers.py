@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -17,6 +17,7 @@ from components.shapes import (
     RESTRICTED_CONTAINER,
     MetricsEndpoint,
     SecretKeyRef,
+    Taint,
     env_list,
     resource_requirements,
     restricted_pod,
@@ -56,6 +57,8 @@ class ConsumerPoolArgs:
     cpu: str = "1"
     memory: str = "4Gi"
     node_selector: Mapping[str, str] = field(default_factory=dict)
+    # Taints of the nodes `node_selector` picks, which the pods tolerate.
+    node_taints: Sequence[Taint] = field(default_factory=tuple)
     extra_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     keda: pulumi.Resource | None = None
     # TriggerAuthentication with Redis's password for KEDA's scaler, if Redis takes AUTH.
@@ -102,6 +105,7 @@ class ConsumerPool(pulumi.ComponentResource):
                 "serviceAccountName": args.service_account_name,
                 "securityContext": restricted_pod(APP_UID),
                 "nodeSelector": dict(args.node_selector),
+                "tolerations": [t.toleration() for t in args.node_taints],
                 "terminationGracePeriodSeconds": args.shutdown_grace_seconds + GRACE_MARGIN_SECONDS,
                 "containers": [{
                     "name": "consumer",

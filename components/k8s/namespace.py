@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 LEVELS = ("privileged", "baseline", "restricted")
+DELETE_TIMEOUT = "30m"
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,16 @@ class KioskNamespace(pulumi.ComponentResource):
                     "pod-security.kubernetes.io/warn": "restricted",
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            # Deleting a namespace waits for its objects' finalizers. On GKE
+            # the NEG controller keeps the ServiceNetworkEndpointGroup of a
+            # NEG-backed Service until it has deleted the NEG itself, which
+            # it does asynchronously, often after 10 minutes
+            # (kubernetes/ingress-gce#1197, #1720). Waiting that long here,
+            # while the cluster still runs the controller, is what lets the
+            # network be deleted afterwards: a leftover NEG would hold it
+            # ("already being used by networkEndpointGroups").
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider,
+                                        custom_timeouts=pulumi.CustomTimeouts(delete=DELETE_TIMEOUT)),
         )
         self.name = self.namespace.metadata.name
         self.register_outputs({"name": self.name})

@@ -46,15 +46,16 @@ def keda_scaled_deployment(resource_name: str, name: str, namespace: pulumi.Inpu
                            template: dict, opts: pulumi.ResourceOptions) -> k8s.apps.v1.Deployment:
     """A Deployment whose replicas KEDA owns.
 
-    No `replicas`: KEDA's HPA owns the field (0..max), so server-side apply
-    never fights it. KEDA scales the Deployment to zero right after creation;
-    awaiting a ready pod would wait for a node nobody needs yet.
+    Created at zero replicas (the API server's default of one would start a
+    GPU or consumer node for nothing), and `spec.replicas` is then left to
+    KEDA and its HPA (0..max): ignored by later updates, so server-side apply
+    never takes the field back. Nothing awaits a ready pod: at zero there is none.
     """
     return k8s.apps.v1.Deployment(
         resource_name,
         metadata=metadata(name, namespace, labels, {"pulumi.com/skipAwait": "true"}),
-        spec={"selector": {"matchLabels": dict(labels)}, "template": template},
-        opts=opts,
+        spec={"replicas": 0, "selector": {"matchLabels": dict(labels)}, "template": template},
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(ignore_changes=["spec.replicas"])),
     )
 
 

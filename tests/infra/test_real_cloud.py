@@ -159,3 +159,101 @@ def test_ci_runner_reaches_the_private_endpoint_and_the_preview_role_is_admin(aw
     principals = {e.inputs["principalArn"] for e in run.of_type("aws:eks/accessEntry:AccessEntry")}
     assert any(p.endswith(":role/kiosk-ci-preview") for p in principals), \
         f"{run.stack}: the preview role has no access entry ({sorted(principals)})"
+
+
+# --- 5. a stable kubeconfig: node pools never make the provider look like a new cluster ------
+
+NODE_POOLS = ("gcp:container/nodePool:NodePool", "aws:eks/nodeGroup:NodeGroup")
+
+
+def test_kubeconfig_and_cluster_identifier_come_from_the_cluster_alone(run):
+    provider = run.one(K8S_PROVIDER)
+    pools = {r.urn for r in run.resources if r.type in NODE_POOLS}
+    (cluster,) = [r for r in run.resources if r.type in (GKE_CLUSTER, EKS_CLUSTER)]
+    for prop in ("kubeconfig", "clusterIdentifier"):
+        sources = set(provider.property_dependencies.get(prop, ()))
+        assert sources == {cluster.urn}, f"{provider.urn}: {prop} is computed from {sorted(sources)}"
+    assert provider.inputs["clusterIdentifier"].startswith(cluster.inputs.get("name") or "kiosk"), provider.urn
+    # Nothing is deployed before the system nodes exist: the provider waits for them.
+    (system,) = [r for r in run.resources if r.urn in pools and r.name.endswith("-system")]
+    assert system.urn in provider.dependencies, f"{provider.urn}: must wait for the system nodes"
+
+
+# --- 6. EKS destroy: every Kubernetes object goes before the add-ons -------------------------
+
+def test_eks_objects_wait_for_the_addons_so_destroy_deletes_them_first(aws_run):
+    run = aws_run
+    addons = {a.inputs["addonName"]: a for a in run.of_type("aws:eks/addon:Addon")}
+    objects = [r for r in run.resources if r.type.startswith("kubernetes:")]
+    ingress = run.one("kubernetes:networking.k8s.io/v1:Ingress", "frontend")
+    (controller,) = [r for r in run.of_type(RELEASE) if r.inputs["chart"] == "aws-load-balancer-controller"]
+    assert run.waits_for(ingress, controller.urn), f"{ingress.urn}: its ALB controller must outlive it"
+    for name in ("coredns", "kube-proxy", "vpc-cni", "aws-ebs-csi-driver"):
+        for obj in objects:
+            assert run.waits_for(obj, addons[name].urn), \
+                f"{obj.urn}: destroy would delete {name} while it still exists"
+
+
+# --- 7. GKE destroy: NEGs are gone before the cluster and the network ------------------------
+
+def test_gke_neg_service_namespace_outwaits_the_neg_garbage_collection(gcp_run):
+    run = gcp_run
+    service = run.one("kubernetes:core/v1:Service", "frontend")
+    assert "cloud.google.com/neg" in service.inputs["metadata"]["annotations"], service.urn
+    (namespace,) = [r for r in run.of_type("kubernetes:core/v1:Namespace")
+                    if r.inputs["metadata"]["name"] == service.inputs["metadata"]["namespace"]]
+    assert run.waits_for(service, namespace.urn), f"{service.urn}: must be deleted before its namespace"
+    timeout = namespace.options["customTimeouts"].get("delete", "")
+    assert timeout.endswith("m") and int(timeout[:-1]) >= 20, \
+        f"{namespace.urn}: delete timeout {timeout or 'default'} is shorter than NEG garbage collection"
+    (cluster,) = run.of_type(GKE_CLUSTER)
+    (network,) = run.of_type("gcp:compute/network:Network")
+    assert run.waits_for(namespace, cluster.urn) and run.waits_for(cluster, network.urn), \
+        "the namespace must be gone before the cluster, and the cluster before the network"
+
+
+# --- 8. dev-aws: the system nodes stay in the zones of their Redis volume ------------------
+
+def test_system_nodes_span_no_more_zones_than_nodes(aws_run):
+    run = aws_run
+    (system,) = [g for g in run.of_type("aws:eks/nodeGroup:NodeGroup") if g.name.endswith("-system")]
+    subnets = {s.name: s.inputs["availabilityZone"] for s in run.of_type("aws:ec2/subnet:Subnet")}
+    zones = {subnets[sid.removesuffix("-id")] for sid in system.inputs["subnetIds"]}
+    nodes = system.inputs["scalingConfig"]["minSize"]
+    assert nodes == system.inputs["scalingConfig"]["maxSize"], system.urn
+    assert nodes % len(zones) == 0, \
+        f"{system.urn}: {nodes} node(s) over {sorted(zones)}: a replacement may leave Redis' volume's zone"
+
+
+# --- 9. GKE: only the consumers run on (and keep alive) the CPU pool --------------------------
+
+def test_gke_cpu_pool_is_tainted_and_only_consumers_tolerate_it(gcp_run):
+    run = gcp_run
+    (cpu,) = [p for p in run.of_type("gcp:container/nodePool:NodePool") if p.name.endswith("-cpu")]
+    taints = cpu.inputs["nodeConfig"].get("taints", [])
+    assert taints, f"{cpu.urn}: untainted, kube-system pods land on it and keep its last node"
+    expected = [{"key": t["key"], "operator": "Equal", "value": t["value"], "effect": "NoSchedule"}
+                for t in taints if t["effect"] == "NO_SCHEDULE"]
+    for workload in run.k8s_objects():
+        if workload.kind not in ("Deployment", "StatefulSet"):
+            continue
+        spec = workload.inputs["spec"]["template"]["spec"]
+        tolerated = [t for t in spec.get("tolerations", []) if t in expected]
+        if workload.inputs["metadata"]["name"].startswith("consumers-"):
+            assert tolerated == expected, f"{workload.urn}: consumers must tolerate the CPU pool's taint"
+        else:
+            assert not tolerated, f"{workload.urn}: only consumers may run on the CPU pool"
+
+
+# --- 10. KEDA-owned Deployments start at zero and leave replicas to KEDA ----------------------
+
+def test_keda_scaled_deployments_start_at_zero_and_ignore_replicas(run):
+    targets = {so.inputs["spec"]["scaleTargetRef"]["name"]
+               for so in run.of_type("kubernetes:keda.sh/v1alpha1:ScaledObject")}
+    assert targets, run.stack
+    for name in targets:
+        deployment = run.one("kubernetes:apps/v1:Deployment", name)
+        assert deployment.inputs["spec"].get("replicas") == 0, \
+            f"{deployment.urn}: created with the default one replica, the first up starts a node for nothing"
+        assert "spec.replicas" in deployment.options["ignoreChanges"], \
+            f"{deployment.urn}: later updates would take spec.replicas back from KEDA"
