@@ -21,7 +21,7 @@ from frontend.ops.status import event_time
 SAMPLES = Path(__file__).with_name("samples")
 TF_SERVING = "app.kubernetes.io/name=tf-serving"
 # A result passes when it finds the sample's nuclei to within this share (and none where there are none).
-NUCLEI_TOLERANCE = 0.5
+NUCLEI_TOLERANCE = 0.25
 
 
 @dataclass(frozen=True)
