@@ -65,10 +65,11 @@ def guarded(services: Services, key: str, step: Callable[..., T], *args: object)
         services.store.fail(key, str(error))
     except ModelServerUnavailable as error:
         defer(services, key, error)
-    except Exception as error:  # a bug or an exhausted retry must not take other jobs down
+    except Exception:  # a bug or an exhausted retry must not take other jobs down
+        # The detail (paths, hosts) is for the operators' log; a person gets a plain reason.
         log.exception("job %s failed", key)
-        services.store.fail(key, "the kiosk could not process this job "
-                                 f"({type(error).__name__}: {error})")
+        services.store.fail(key, "the kiosk could not process this job because of an internal "
+                                 f"error; its operators can find it in the logs under {key}")
     return None
 
 
@@ -78,7 +79,8 @@ def defer(services: Services, key: str, error: ModelServerUnavailable) -> None:
     store = services.store
     deferrals = int(services.redis.hincrby(key, "deferrals", 1))
     if deferrals > services.settings.max_deferrals:
-        store.fail(key, f"{error}; the job waited for it {deferrals} times")
+        log.warning("job %s fails: %s", key, error)  # the server's address is for the log only
+        store.fail(key, f"the model server did not answer; the job waited for it {deferrals} times")
         return
     log.warning("job %s goes back to the queue (%d/%d): %s", key, deferrals,
                 services.settings.max_deferrals, error)

@@ -43,7 +43,12 @@ class ConsumerSettings(KioskSettings):
     max_image_pixels: int = Field(100_000_000, gt=0)
     max_channels: int = Field(16, gt=0)
     max_zip_members: int = Field(1000, gt=0)
-    max_zip_bytes: int = Field(2 * 1024**3, gt=0, description="total uncompressed bytes of a zip job")
+    max_zip_bytes: int = Field(
+        1024**3, gt=0, description="total unpacked bytes of a zip job's images: at most what one "
+                                   "upload may be, since a child job holds its image in memory (the "
+                                   "zip's consumer holds one 1 MiB piece at a time)")
+    max_zip_ratio: float = Field(200, gt=1, description="largest unpacked/compressed size of an image in "
+                                                       "a zip job (deflate reaches ~1000 on zeros)")
 
 
 @lru_cache

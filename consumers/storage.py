@@ -4,8 +4,11 @@ Keys are bucket paths in the kiosk layout: `uploads/…`, `output/…`,
 `models/<Name>/<version>/…`.
 """
 
+import os
 import posixpath
 import uuid
+from collections.abc import Iterable
+from typing import BinaryIO
 from urllib.parse import quote
 
 import fsspec
@@ -58,17 +61,43 @@ class Storage:
         """The bytes of object `key` (FileNotFoundError when missing)."""
         return self.fs.cat_file(self.path(key))
 
+    def open(self, key: str) -> BinaryIO:
+        """Object `key` opened for reading (seekable; a bucket's is fetched in ranges)."""
+        return self.fs.open(self.path(key), "rb")
+
     def write(self, key: str, data: bytes) -> None:
         """Store `data` as `key`; readers never see a partial object."""
+        if self.is_local:
+            self.write_chunks(key, (data,))
+        else:
+            self.fs.pipe_file(self.path(key), data)
+
+    def write_chunks(self, key: str, chunks: Iterable[bytes]) -> None:
+        """Store `chunks` as `key`, holding one at a time; readers never see a partial object,
+        and when `chunks` fails (or the write does) nothing is left behind."""
         path = self.path(key)
         if self.is_local:
             # Write beside and rename: a reader sees the old object or the whole new one.
             self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
             partial = f"{path}.{uuid.uuid4().hex}.partial"  # two writers never share one
-            self.fs.pipe_file(partial, data)
-            self.fs.mv(partial, path)
-        else:
-            self.fs.pipe_file(path, data)
+            try:
+                with open(partial, "wb") as file:
+                    for chunk in chunks:
+                        file.write(chunk)
+                os.replace(partial, path)
+            finally:
+                if os.path.exists(partial):
+                    os.remove(partial)
+            return
+        file = self.fs.open(path, "wb", autocommit=False)  # a multipart upload, completed below
+        try:
+            for chunk in chunks:
+                file.write(chunk)
+            file.close()
+        except BaseException:
+            file.discard()  # the upload is aborted: no object appears
+            raise
+        file.commit()
 
     def exists(self, key: str) -> bool:
         return self.fs.exists(self.path(key))

@@ -13,8 +13,10 @@ from dataclasses import replace
 from itertools import chain, count
 from pathlib import PurePosixPath
 
+from consumers.errors import JobInputError
+from consumers.filetypes import IMAGE_KINDS, SNIFF_BYTES, file_kind
 from consumers.jobs import JobRequest, JobStatus, child_job_key, parse_job_key
-from consumers.processing.archive import safe_zip_members, zip_bytes
+from consumers.processing.archive import ZipImages, zip_bytes
 from consumers.segmentation import result_stem
 from consumers.services import Services
 
@@ -34,22 +36,37 @@ def run_zip_job(services: Services, key: str) -> None:
 
 
 def _fan_out(services: Services, key: str, request: JobRequest) -> None:
+    """Unpack the zip's images into storage one at a time (memory holds one piece of one
+    image), then create a child job per image; a bad image fails the zip before any child exists."""
     settings, store = services.settings, services.store
     started = time.monotonic()
-    data = services.retry.call(lambda: services.storage.read(request.input_file_name),
-                               "downloading the zip file")
-    download_time = time.monotonic() - started
-    members = safe_zip_members(data, max_members=settings.max_zip_members,
-                               max_total_bytes=settings.max_zip_bytes)
-    children = [child_job_key(key, index) for index in range(len(members))]
+    folder = f"uploads/{parse_job_key(key)[1]}"
+    with services.retry.call(lambda: services.storage.open(request.input_file_name),
+                             "downloading the zip file") as source, \
+            ZipImages(source, max_members=settings.max_zip_members, max_total_bytes=settings.max_zip_bytes,
+                      max_ratio=settings.max_zip_ratio) as images:
+        for name, info in images.members:  # every kind is checked before anything is written
+            if file_kind(images.head(info, SNIFF_BYTES)) not in IMAGE_KINDS:
+                raise JobInputError(f"the image '{info.filename}' in the ZIP archive is not a TIFF, PNG or "
+                                    "JPEG image (its first bytes say otherwise)")
+        download_time = time.monotonic() - started
+        started = time.monotonic()
+        written: list[str] = []
+        try:
+            for name, info in images.members:
+                upload = f"{folder}/{name}"
+                services.retry.call(lambda: services.storage.write_chunks(upload, images.chunks(info)),
+                                    "unpacking the zip file")
+                written.append(upload)
+        except BaseException:
+            for upload in written:
+                services.storage.delete(upload)
+            raise
+    children = [child_job_key(key, index) for index in range(len(written))]
     # Children are counted against total_jobs, so it is written before any child exists.
     store.set_status(key, JobStatus.WAITING, progress=0, total_jobs=len(children),
                      children=",".join(children), download_time=f"{download_time:.6f}")
-    started = time.monotonic()
-    folder = f"uploads/{parse_job_key(key)[1]}"
-    for child, (name, content) in zip(children, members):
-        upload = f"{folder}/{name}"
-        services.retry.call(lambda: services.storage.write(upload, content), "unpacking the zip file")
+    for child, (name, _), upload in zip(children, images.members, written):
         child_request = replace(request, input_file_name=upload, original_name=name, parent=key,
                                 created_at=time.time())
         services.queue.submit(child, {**child_request.to_fields(), "status": JobStatus.NEW.value})
@@ -83,7 +100,8 @@ def _aggregate(services: Services, key: str, job: dict[str, str]) -> None:
                         "saving the results")
     finished = time.time()
     timings = {field: ",".join(child.get(field, "") for child in children) for field in CHILD_TIMINGS}
-    fields = dict(timings, progress=100, failures=",".join(failures), finished_at=f"{finished:.6f}",
+    fields = dict(timings, progress=100, failures=json.dumps(failures) if failures else "",
+                  finished_at=f"{finished:.6f}",
                   output_file_name=archive_key,
                   output_url=services.storage.download_url(archive_key,
                                                            services.settings.signed_url_seconds),

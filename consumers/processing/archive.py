@@ -2,15 +2,20 @@
 
 import io
 import re
+import struct
 import zipfile
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import PurePosixPath
+from typing import BinaryIO
 
 import numpy as np
 import tifffile
 
 from consumers.errors import JobInputError
-from consumers.processing.messages import blame_input, byte_count
+from consumers.filetypes import MAX_STEM_LENGTH
+from consumers.processing.messages import byte_count
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg"}
 # Files that operating systems add to archives behind people's backs.
@@ -24,14 +29,19 @@ _STORED_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".zip", ".gz"}
 # The earliest time a ZIP can record: a fixed stamp makes re-runs byte-identical.
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _READ_CHUNK = 1 << 20
+# What zipfile raises for data that is not a (whole) ZIP archive; storage errors are not among them.
+_CORRUPT = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, struct.error)
+# A member may always unpack to this much, whatever its compression ratio (a blank image compresses well).
+_RATIO_FLOOR_BYTES = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # Control characters and those Windows forbids in names, replaced by '_'.
 _UNSAFE_CHARACTERS = re.compile(r'[\x00-\x1f\x7f<>:"|?*]')
 
 
-def label_tiff(labels: np.ndarray) -> bytes:
+def label_tiff(labels: np.ndarray, pixel_size_um: float | None = None) -> bytes:
     """Encode (H, W) or (F, H, W) instance labels as a zlib-compressed TIFF,
-    uint16 when the largest label fits, else uint32."""
+    uint16 when the largest label fits, else uint32; with `pixel_size_um`, the
+    resolution tags (per centimetre) and ImageJ's unit say the pixel size."""
     if labels.ndim not in (2, 3) or labels.dtype.kind not in "biu":
         raise ValueError(f"expected (H, W) or (F, H, W) integer labels, got {labels.dtype} {labels.shape}")
     low, high = (int(labels.min()), int(labels.max())) if labels.size else (0, 0)
@@ -39,7 +49,12 @@ def label_tiff(labels: np.ndarray) -> bytes:
         raise ValueError(f"labels must lie in 0..{np.iinfo(np.uint32).max}, got {low}..{high}")
     dtype = np.uint16 if high <= np.iinfo(np.uint16).max else np.uint32
     buffer = io.BytesIO()
-    tifffile.imwrite(buffer, labels.astype(dtype, copy=False), photometric="minisblack", compression="zlib")
+    resolution = {}
+    if pixel_size_um:
+        per_cm = 1e4 / pixel_size_um
+        resolution = {"resolution": (per_cm, per_cm), "resolutionunit": tifffile.RESUNIT.CENTIMETER}
+    tifffile.imwrite(buffer, labels.astype(dtype, copy=False), photometric="minisblack", compression="zlib",
+                     **resolution)
     return buffer.getvalue()
 
 
@@ -60,36 +75,87 @@ def zip_bytes(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def safe_zip_members(data: bytes, *, max_members: int, max_total_bytes: int) -> list[tuple[str, bytes]]:
-    """Read the images (TIFF, PNG, JPEG by name) of an uploaded ZIP archive.
+class ZipImages:
+    """The images (TIFF, PNG, JPEG by name) of an uploaded ZIP archive, unpacked one at a time.
 
-    Returns (name, content) pairs sorted by path, named by the path with folders joined
-    by '__' ('a/b/img.tif' → 'a__b__img.tif'), characters unsafe in file names replaced
-    by '_' and '-2', '-3'... added before the suffix if names collide, so a name never
-    holds a separator nor escapes a folder. Folders, other files and operating-system
-    junk (__MACOSX/, ._*, .DS_Store, Thumbs.db) are skipped. Raises JobInputError for a
-    corrupt or non-ZIP archive, an unsafe member name (absolute, drive letter, '..'),
-    an encrypted image, more than `max_members` images, more than `max_total_bytes`
-    unpacked (counted on the bytes actually decompressed), or no image at all.
+    Opening checks every name and lists the images as `members`: (name, info) pairs sorted
+    by path, named by the path with folders joined by '__' ('a/b/img.tif' → 'a__b__img.tif'),
+    characters unsafe in file names replaced by '_', stems cut to `MAX_STEM_LENGTH` and
+    '-2', '-3'... added before the suffix if names collide, so a name never holds a separator
+    nor escapes a folder. Folders, other files and operating-system junk (__MACOSX/, ._*,
+    .DS_Store, Thumbs.db) are skipped. `chunks` unpacks one member in pieces of 1 MiB, so
+    memory holds one piece whatever the archive's size. JobInputError for a corrupt or
+    non-ZIP archive, an unsafe member name (absolute, drive letter, '..'), an encrypted
+    image, more than `max_members` images, no image at all, more than `max_total_bytes`
+    unpacked (the bytes actually produced, not the headers' sizes) or a member inflating
+    more than `max_ratio` times its compressed size.
     """
-    with blame_input("the upload is not a readable ZIP archive (it may be truncated or corrupt)"):
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    with archive:
-        images = _image_members(archive.infolist())
+
+    def __init__(self, source: BinaryIO, *, max_members: int, max_total_bytes: int,
+                 max_ratio: float) -> None:
+        try:
+            self.archive = zipfile.ZipFile(source)
+        except _CORRUPT as error:
+            raise JobInputError("the upload is not a readable ZIP archive (it may be truncated or corrupt)") from error
+        images = _image_members(self.archive.infolist())
         if not images:
             raise JobInputError(
                 "the ZIP archive contains no TIFF, PNG or JPEG images (files named .tif, .tiff, .png, .jpg or .jpeg)"
             )
         if len(images) > max_members:
             raise JobInputError(f"the ZIP archive contains {len(images)} images; the limit is {max_members}")
-        names = _unique_names(FOLDER_SEPARATOR.join(_sanitised_parts(info.filename)) for info in images)
-        remaining = max_total_bytes
-        members = []
-        for name, info in zip(names, images):
-            content = _read_member(archive, info, remaining, max_total_bytes)
-            remaining -= len(content)
-            members.append((name, content))
-    return members
+        names = _unique_names(_short(FOLDER_SEPARATOR.join(_sanitised_parts(info.filename))) for info in images)
+        self.members = list(zip(names, images))
+        self.max_total_bytes = max_total_bytes
+        self.max_ratio = max_ratio
+        self.unpacked = 0  # bytes of the members unpacked in full so far
+
+    def __enter__(self) -> "ZipImages":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.archive.close()
+
+    def head(self, info: zipfile.ZipInfo, size: int) -> bytes:
+        """A member's first `size` bytes (to tell its kind before unpacking it)."""
+        with self._reading(info) as member:
+            return member.read(size)
+
+    def chunks(self, info: zipfile.ZipInfo) -> Iterator[bytes]:
+        """A member's bytes, a piece at a time; it counts towards the total once read in full,
+        so reading a member again (a retried write) counts it once."""
+        remaining = self.max_total_bytes - self.unpacked
+        allowed = max(info.compress_size * self.max_ratio, _RATIO_FLOOR_BYTES)
+        produced = 0
+        with self._reading(info) as member:
+            while chunk := member.read(min(_READ_CHUNK, remaining - produced + 1)):
+                produced += len(chunk)
+                if produced > remaining:
+                    raise JobInputError(f"the images in the ZIP archive unpack to more than "
+                                        f"{byte_count(self.max_total_bytes)}, the limit")
+                if produced > allowed:
+                    raise JobInputError(
+                        f"the image '{info.filename}' in the ZIP archive unpacks to more than "
+                        f"{self.max_ratio:g} times its compressed size, the limit (a ZIP bomb?)")
+                yield chunk
+        self.unpacked += produced
+
+    @contextmanager
+    def _reading(self, info: zipfile.ZipInfo) -> Iterator[zipfile.ZipExtFile]:
+        """A member opened for reading; corrupt data and unsupported methods are the input's fault,
+        anything else (a storage read failing) is not."""
+        try:
+            with self.archive.open(info) as member:
+                yield member
+        except NotImplementedError as error:  # zipfile's answer to e.g. Deflate64
+            raise JobInputError(
+                f"the image '{info.filename}' in the ZIP archive uses a compression method that is not "
+                "supported; re-create the archive with standard (deflate) compression"
+            ) from error
+        except _CORRUPT as error:
+            raise JobInputError(
+                f"the image '{info.filename}' in the ZIP archive is corrupt (the archive may be truncated)"
+            ) from error
 
 
 def _image_members(infos: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
@@ -109,30 +175,6 @@ def _image_members(infos: list[zipfile.ZipInfo]) -> list[zipfile.ZipInfo]:
         images.append(info)
     # Stable sort: same-named members keep their order in the archive.
     return sorted(images, key=lambda info: "/".join(_parts(info.filename)))
-
-
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, remaining: int, limit: int) -> bytes:
-    """Decompress one member, stopping as soon as the archive's total passes the limit.
-
-    Sizes in the headers are not trusted: only the bytes actually produced count.
-    """
-    chunks = []
-    with blame_input(f"the image '{info.filename}' in the ZIP archive is corrupt (the archive may be truncated)"):
-        try:
-            with archive.open(info) as member:
-                while chunk := member.read(min(_READ_CHUNK, remaining + 1)):
-                    remaining -= len(chunk)
-                    if remaining < 0:
-                        raise JobInputError(
-                            f"the images in the ZIP archive unpack to more than {byte_count(limit)}, the limit"
-                        )
-                    chunks.append(chunk)
-        except NotImplementedError as error:  # zipfile's answer to e.g. Deflate64
-            raise JobInputError(
-                f"the image '{info.filename}' in the ZIP archive uses a compression method that is not "
-                "supported; re-create the archive with standard (deflate) compression"
-            ) from error
-    return b"".join(chunks)
 
 
 def _parts(name: str) -> list[str]:
@@ -158,6 +200,12 @@ def _is_junk(parts: list[str]) -> bool:
 
 def _sanitised_parts(name: str) -> list[str]:
     return [_UNSAFE_CHARACTERS.sub("_", part) for part in _parts(name)]
+
+
+def _short(name: str) -> str:
+    """`name` with its stem cut to `MAX_STEM_LENGTH` characters, as uploads' names are."""
+    path = PurePosixPath(name)
+    return f"{path.stem[:MAX_STEM_LENGTH]}{path.suffix[:MAX_STEM_LENGTH]}"
 
 
 def _unique_names(names: Iterable[str]) -> list[str]:

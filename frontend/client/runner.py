@@ -1,6 +1,7 @@
 """Run many jobs against a kiosk: N at a time, each uploaded, created, awaited, summarised."""
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ class JobRun:
     @property
     def failed_images(self) -> list[str]:
         """The images of a zip job that failed (its result holds the others)."""
-        return [name for name in (self.fields.get("failures") or "").split(",") if name]
+        return json.loads(self.fields.get("failures") or "[]")  # a JSON list: names may hold commas
 
     @property
     def succeeded(self) -> bool:

@@ -4,14 +4,8 @@ import re
 import unicodedata
 import uuid
 
-SIGNATURES = {
-    b"II*\x00": "tif", b"MM\x00*": "tif", b"II+\x00": "tif", b"MM\x00+": "tif",
-    b"\x89PNG\r\n\x1a\n": "png",
-    b"\xff\xd8\xff": "jpg",
-    b"PK\x03\x04": "zip", b"PK\x05\x06": "zip",
-}
-SNIFF_BYTES = max(len(s) for s in SIGNATURES)
-MAX_NAME_LENGTH = 120
+from consumers.filetypes import MAX_STEM_LENGTH, SNIFF_BYTES, file_kind
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -20,27 +14,26 @@ class UploadRejected(ValueError):
 
 
 def sniff(head: bytes) -> str:
-    """The file's kind (`tif`, `png`, `jpg` or `zip`) from its first bytes."""
-    for signature, kind in SIGNATURES.items():
-        if head.startswith(signature):
-            return kind
-    raise UploadRejected("only TIFF, PNG, JPEG or ZIP files are accepted")
+    """The file's kind (`tif`, `png`, `jpg` or `zip`) from its first `SNIFF_BYTES` bytes."""
+    kind = file_kind(head)
+    if kind is None:
+        raise UploadRejected("only TIFF, PNG, JPEG or ZIP files are accepted")
+    return kind
 
 
 def safe_name(filename: str | None, kind: str) -> str:
-    """The file's base name with only letters, digits, `.`, `_` and `-`; never `..` or a path."""
+    """The file's base name with only letters, digits, `.`, `_` and `-`, never `..` or a path,
+    and the extension of its sniffed kind (`x.svg` holding a PNG is stored as `x.png`)."""
     base = re.split(r"[/\\]", filename or "")[-1]
     base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
     base = _UNSAFE.sub("_", base).strip("._-")
     stem, dot, extension = base.rpartition(".")
     if not dot:
         stem, extension = base, ""
-    if (extension.lower() == "zip") != (kind == "zip"):
-        if kind != "zip":
-            raise UploadRejected(f"'{filename}' is named .zip but holds a {kind.upper()} image")
-        extension = "zip"
-    stem = stem[:MAX_NAME_LENGTH] or "upload"
-    return f"{stem}.{extension or kind}"
+    if extension.lower() == "zip" and kind != "zip":
+        raise UploadRejected(f"'{filename}' is named .zip but holds a {kind.upper()} image")
+    stem = stem[:MAX_STEM_LENGTH] or "upload"
+    return f"{stem}.{kind}"
 
 
 def upload_key(name: str) -> str:

@@ -1,12 +1,19 @@
 """Bad input ends the job `failed` with a readable reason; consumers survive every case."""
 
 import io
+import logging
 import zipfile
+from types import SimpleNamespace
 
 import numpy as np
 import PIL.Image
 import pytest
+import redis
 import tifffile
+
+from consumers.jobs import JobStatus, new_job_key
+from consumers.jobstore import JobStore
+from consumers.services import guarded
 
 from tests.consumers.conftest import synthetic_tiff
 
@@ -44,7 +51,10 @@ CASES = {
     "unknown model": ("a.tif", GOOD_TIFF, {"model": "NoSuchModel"}, "NoSuchModel"),
     "unknown version": ("a.tif", GOOD_TIFF, {"model_version": "99"}, "99"),
     "zip-slip": ("slip.zip", _zip({"../../etc/evil.tif": GOOD_TIFF}), {}, "evil.tif"),
-    "zip bomb": ("bomb.zip", _zip({f"z{i}.tif": bytes(30 * 1024 * 1024) for i in range(3)}), {}, "limit"),
+    "zip bomb": ("bomb.zip", _zip({f"z{i}.tif": bytes(30 * 1024 * 1024) for i in range(3)}), {}, "not a TIFF"),
+    "zip bomb of tiff headers": ("bomb.zip", _zip({f"z{i}.tif": b"II*\x00" + bytes(30 * 1024 * 1024)
+                                                  for i in range(3)}), {}, "times its compressed size"),
+    "zip of a text named .tif": ("notes.zip", _zip({"notes.tif": b"Dear lab...\n" * 50}), {}, "notes.tif"),
     "too many members": ("many.zip", _zip({f"m{i}.tif": GOOD_TIFF for i in range(9)}), {}, "8"),
     "corrupt zip": ("bad.zip", b"PK\x03\x04" + b"\x00" * 100, {}, "zip"),
     "zip without images": ("none.zip", _zip({"readme.txt": b"hello"}), {}, "image"),
@@ -69,3 +79,27 @@ def test_consumers_still_work_after_bad_input(kiosk):
     assert kiosk.client.wait_final(bad)["status"] == "failed"
     assert kiosk.client.wait_final(good)["status"] == "done"
     assert len(kiosk.pool.alive()) == 2
+
+
+def test_a_long_member_name_is_cut_as_upload_names_are(kiosk):
+    key = kiosk.client.submit(_zip({"n" * 300 + ".tif": GOOD_TIFF}), "long.zip")
+    job = kiosk.client.wait_status(key, {"waiting", "done", "failed"})
+    assert job.get("reason") is None and job["total_jobs"] == "1"
+    [child] = job["children"].split(",")
+    assert kiosk.client.job(child)["original_name"] == "n" * 120 + ".tif"
+
+
+def test_an_internal_error_gives_a_plain_reason_and_logs_the_detail(redis_url, caplog):
+    store = JobStore(redis.Redis.from_url(redis_url, decode_responses=True), ttl_seconds=60)
+    key = new_job_key("segmentation")
+    store.redis.hset(key, "status", JobStatus.STARTED.value)
+
+    def unpack() -> None:
+        raise OSError(36, "File name too long", "/srv/kiosk/bucket/uploads/x.tif.0f.partial")
+
+    with caplog.at_level(logging.ERROR, logger="consumers.services"):
+        guarded(SimpleNamespace(store=store), key, unpack)
+    reason = store.get(key)["reason"]
+    assert "/srv" not in reason and "Errno" not in reason and "OSError" not in reason, reason
+    assert reason.startswith("the kiosk could not process this job") and key in reason
+    assert key in caplog.text and "/srv/kiosk/bucket/uploads/x.tif.0f.partial" in caplog.text

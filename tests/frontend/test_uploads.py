@@ -12,9 +12,11 @@ JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(100)
 
 @pytest.mark.parametrize("name, content, stored", [
     ("cells.tif", tiff_bytes(), "cells.tif"),
-    ("cells.TIFF", tiff_bytes(), "cells.TIFF"),
+    ("cells.TIFF", tiff_bytes(), "cells.tif"),  # named by the kind its bytes say, not by the uploader
     ("cells.png", png_bytes(), "cells.png"),
-    ("cells.jpeg", JPEG, "cells.jpeg"),
+    ("cells.jpeg", JPEG, "cells.jpg"),
+    ("x.svg", png_bytes(), "x.png"),
+    ("x.html", tiff_bytes(), "x.tif"),
     ("batch.zip", zip_bytes({"a.tif": tiff_bytes()}), "batch.zip"),
     ("no-extension", tiff_bytes(), "no-extension.tif"),
     ("archive", zip_bytes({"a.png": png_bytes()}), "archive.zip"),

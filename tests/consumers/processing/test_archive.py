@@ -8,15 +8,16 @@ import pytest
 import tifffile
 
 from consumers.errors import JobInputError
-from consumers.processing.archive import label_tiff, safe_zip_members, zip_bytes
+from consumers.processing.archive import ZipImages, label_tiff, zip_bytes
 from tests.consumers.processing.samples import patch_zip_headers, zip_of
 
-LIMITS = {"max_members": 10, "max_total_bytes": 1_000_000}
+LIMITS = {"max_members": 10, "max_total_bytes": 1_000_000, "max_ratio": 200}
 rng = np.random.default_rng(13)
 
 
 def members(data: bytes, **limits) -> list[tuple[str, bytes]]:
-    return safe_zip_members(data, **{**LIMITS, **limits})
+    with ZipImages(io.BytesIO(data), **{**LIMITS, **limits}) as images:
+        return [(name, b"".join(images.chunks(info))) for name, info in images.members]
 
 
 # --- label TIFFs --------------------------------------------------------------------------
