@@ -22,6 +22,7 @@ SAMPLES = Path(__file__).with_name("samples")
 TF_SERVING = "app.kubernetes.io/name=tf-serving"
 # A result passes when it finds the sample's nuclei to within this share (and none where there are none).
 NUCLEI_TOLERANCE = 0.25
+IDLE = "from an idle cluster; phases in the cluster's whole seconds"
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ def summary(report: dict) -> str:
     lines = [f"acceptance of {report['url']} (namespace {report['namespace']}): "
              f"{'PASSED' if report['passed'] else 'FAILED'}",
              f"rollouts: {sum(report['rollouts'].values())}/{len(report['rollouts'])} Deployments rolled out",
-             f"first result: {first['seconds']:.1f} s ({'from an idle cluster' if first['idle_at_start'] else 'warm'})"]
+             f"first result: {first['seconds']:.1f} s ({IDLE if first['idle_at_start'] else 'warm'})"]
     if first["cold_start"] and "phases_seconds" in first["cold_start"]:
         lines += [f"  {phase.replace('_', ' '):<22}{'?' if s is None else f'{s:.0f} s'}"
                   for phase, s in first["cold_start"]["phases_seconds"].items()]
