@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 import redis
 
 from tests.fixtures.servers import free_port
-from tests.frontend.helpers import KIOSK, ApiProcess, tiff_bytes
+from tests.frontend.helpers import KIOSK, ApiProcess, StandInConsumer, tiff_bytes
 
 TOKEN = "cli-test-token-0123456789abcdef"
 
@@ -123,6 +124,54 @@ def test_benchmark_reports_throughput_latency_and_timings(api_process, consumer,
                          "model", "postprocess", "preprocess", "reason", "job_id"}
     assert all(kiosk_client_keys <= set(job) for job in jobs)
     assert all(job["preprocess"] == "" and job["postprocess"] == "" for job in jobs)
+
+
+class GatedConsumer(StandInConsumer):
+    """A stand-in consumer that finishes jobs only `hold` at a time: it waits until it holds
+    `hold`, watches the queue for a while for jobs beyond them, then finishes them all.
+    `most` is the largest number of outstanding jobs (the queue's length) it saw."""
+
+    WATCH_SECONDS = 1.0  # long enough for a client ignoring its concurrency to submit more
+
+    def __init__(self, redis_url: str, bucket_dir: Path, hold: int, total: int) -> None:
+        self.hold, self.total, self.most = hold, total, 0
+        super().__init__(redis_url, bucket_dir)
+
+    def _run(self) -> None:
+        held, finished = [], 0
+        while not self.stopping.is_set() and finished < self.total:
+            held += self.queue.claim("gated", self.total, 0.05)
+            self.most = max(self.most, self.queue.length())
+            if len(held) < min(self.hold, self.total - finished):
+                continue
+            watch_until = time.monotonic() + self.WATCH_SECONDS
+            while time.monotonic() < watch_until and self.most <= self.hold:
+                self.most = max(self.most, self.queue.length())
+                self.stopping.wait(0.02)
+            for delivery in held:
+                self._process(delivery.job_key)
+                self.queue.ack(delivery)
+            finished, held = finished + len(held), []
+
+
+def test_benchmark_keeps_its_concurrency_in_flight_and_expires_jobs(api_process, redis_url, bucket_dir,
+                                                                    images, tmp_path):
+    gated = GatedConsumer(redis_url, bucket_dir, hold=3, total=6)
+    api = api_process()
+    started = time.monotonic()
+    try:
+        result = kiosk("--url", api.url, "benchmark", str(images / "a.tif"), "--jobs", "6",
+                       "--concurrency", "3", "--expire", "600", "--poll", "0.05", "--report", "bench.json",
+                       "--quiet", cwd=tmp_path)
+    finally:
+        gated.stop()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert gated.most == 3  # never more than --concurrency at once, and that many
+    stored = redis.Redis.from_url(redis_url, decode_responses=True)
+    jobs = json.loads((tmp_path / "bench.json").read_text())["job_data"]
+    assert len(jobs) == 6 and {job["status"] for job in jobs} == {"done"}
+    for job in jobs:  # --expire, counted from when the client asked for it
+        assert 600 - (time.monotonic() - started) - 1 <= stored.ttl(job["job_id"]) <= 600
 
 
 def test_benchmark_records_the_processing_functions(api_process, consumer, images, tmp_path, redis_url):
