@@ -61,8 +61,9 @@ else:
         node_selector=cluster.system_node_labels,
         extra_peers=(PeerSelector(namespace=keda.namespace, pod_labels=keda.operator_pod_labels),),
     )).endpoint
-# Memorystore takes AUTH: its URL reaches the pods through a Secret, its
-# password KEDA's scaler through a TriggerAuthentication.
+# Redis takes AUTH (Memorystore's password, or the in-cluster server's
+# generated one): its URL reaches the pods through a Secret, its password
+# KEDA's scaler through a TriggerAuthentication.
 redis_credentials = RedisCredentials("redis-credentials", RedisCredentialsArgs(
     provider=cluster.provider, namespace=namespace.name, endpoint=redis, keda=keda.release,
 ))

@@ -155,6 +155,7 @@ def gcp_platform(cfg: KioskConfig) -> Platform:
         output_expire_days=cfg.output_expire_days,
         cors_origins=(portal.url, *cfg.cors_origins),
         force_destroy=cfg.bucket_force_destroy,
+        protect=cfg.deletion_protection,
     ))
     GcsModelObjects("kiosk-models", GcsModelObjectsArgs(bucket=bucket.name, files=repository_model_files(cfg)))
     registry = ArtifactRegistry("kiosk-images", ArtifactRegistryArgs(
@@ -162,6 +163,7 @@ def gcp_platform(cfg: KioskConfig) -> Platform:
         location=gke.region,
         repository_id=f"kiosk-{cfg.stack}".lower(),
         reader_members=(cluster.node_service_account_member,),
+        protect=cfg.deletion_protection,
     ))
     managed_redis = None
     if cfg.redis_mode == "memorystore":
@@ -280,12 +282,14 @@ def aws_platform(cfg: KioskConfig) -> Platform:
         uploads_expire_days=cfg.uploads_expire_days,
         output_expire_days=cfg.output_expire_days,
         force_destroy=cfg.bucket_force_destroy,
+        protect=cfg.deletion_protection,
     ))
     S3ModelObjects("kiosk-models", S3ModelObjectsArgs(bucket=bucket.name, files=repository_model_files(cfg)))
     registry = EcrRegistry("kiosk-images", EcrRegistryArgs(
         namespace=prefix,
         image_names=tuple(IMAGES),
         force_delete=cfg.bucket_force_destroy,
+        protect=cfg.deletion_protection,
     ))
     portal = AlbPortal("kiosk-portal", AlbPortalArgs(
         health_check_path=HEALTH_PATH, domain=cfg.domain, zone_id=eks.route53_zone_id,

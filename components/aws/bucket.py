@@ -19,6 +19,8 @@ class S3BucketArgs:
     uploads_expire_days: int = 7
     output_expire_days: int = 7
     force_destroy: bool = False
+    # Pulumi's `protect`: `destroy` refuses to start (prod stacks).
+    protect: bool = False
 
 
 class S3Bucket(pulumi.ComponentResource):
@@ -38,7 +40,8 @@ class S3Bucket(pulumi.ComponentResource):
         super().__init__("kiosk:aws:S3Bucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         # Auto-named (<name>-<random>): bucket names are global.
-        self.bucket = aws.s3.Bucket(name, force_destroy=args.force_destroy, opts=child)
+        self.bucket = aws.s3.Bucket(name, force_destroy=args.force_destroy,
+                                    opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
         aws.s3.BucketOwnershipControls(
             name,
             bucket=self.bucket.id,

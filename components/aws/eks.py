@@ -205,7 +205,10 @@ class EksCluster(pulumi.ComponentResource):
             # Standard support only: extended support costs six times as much.
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
             deletion_protection=args.deletion_protection,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*attachments, self.log_group]),
+            # `protect` with deletion protection: `destroy` stops at its
+            # preview instead of deleting workloads and node groups first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*attachments, self.log_group],
+                                        protect=args.deletion_protection),
         )
         for i, principal in enumerate(args.admin_principals):
             entry = aws.eks.AccessEntry(f"{name}-admin-{i}", cluster_name=self.cluster.name,

@@ -41,6 +41,8 @@ class EcrRegistryArgs:
     untagged_expire_days: int = 7
     # Let `pulumi destroy` delete repositories that still hold images.
     force_delete: bool = False
+    # Pulumi's `protect` on the repositories (prod stacks).
+    protect: bool = False
 
 
 class EcrRegistry(pulumi.ComponentResource):
@@ -71,7 +73,7 @@ class EcrRegistry(pulumi.ComponentResource):
                 image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
                 encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
                 force_delete=args.force_delete,
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
             )
             aws.ecr.LifecyclePolicy(
                 f"{name}-{image}",

@@ -19,6 +19,8 @@ class KioskBucketArgs:
     # Origins of the portal that upload/download with signed URLs.
     cors_origins: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
     force_destroy: bool = False
+    # Pulumi's `protect`: `destroy` refuses to start (prod stacks).
+    protect: bool = False
 
 
 class KioskBucket(pulumi.ComponentResource):
@@ -62,7 +64,7 @@ class KioskBucket(pulumi.ComponentResource):
             ],
             cors=cors,
             force_destroy=args.force_destroy,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         self.name = self.bucket.name
         self.url = self.bucket.name.apply(lambda n: f"gs://{n}")

@@ -207,7 +207,10 @@ class GkeCluster(pulumi.ComponentResource):
             # resource; Google's own GKE module ignores it too). A real
             # replacement deletes first: two clusters cannot hold one master
             # CIDR in one VPC.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["nodeConfig"], delete_before_replace=True),
+            # `protect` with deletion protection: `destroy` stops at its
+            # preview instead of deleting workloads and node pools first.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["nodeConfig"], delete_before_replace=True,
+                                        protect=args.deletion_protection),
         )
 
         def node_config(machine_type: str, pool: str, spot: bool, **extra) -> gcp.container.NodePoolNodeConfigArgs:

@@ -56,7 +56,7 @@ class Memorystore(pulumi.ComponentResource):
                 persistence_mode="RDB", rdb_snapshot_period="ONE_HOUR",
             ),
             deletion_protection=args.deletion_protection,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
         )
         self.endpoint = RedisEndpoint(
             host=self.instance.host, port=6379, password=pulumi.Output.secret(self.instance.auth_string),

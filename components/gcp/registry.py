@@ -22,6 +22,8 @@ class ArtifactRegistryArgs:
     # Members that pull images (the GKE node service account).
     reader_members: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
     keep_recent_versions: int = 10
+    # Pulumi's `protect` on the repository (prod stacks).
+    protect: bool = False
 
 
 class ArtifactRegistry(pulumi.ComponentResource):
@@ -63,7 +65,7 @@ class ArtifactRegistry(pulumi.ComponentResource):
                     ),
                 ),
             ],
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         for i, member in enumerate(args.reader_members):
             gcp.artifactregistry.RepositoryIamMember(

@@ -8,16 +8,33 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from components.shapes import SERVICE_ACCOUNT_NAMES, WorkloadServiceAccounts
+from components.shapes import MODELS, OUTPUT, SERVICE_ACCOUNT_NAMES, UPLOADS, WorkloadServiceAccounts
 
-# Bucket roles per workload. Consumers read inputs and write results;
-# the frontend uploads (create) and reads what it signs download URLs for and
-# lists models/; TF-Serving only reads models/.
-BUCKET_ROLES: dict[str, tuple[str, ...]] = {
-    "consumers": ("roles/storage.objectUser",),
-    "frontend": ("roles/storage.objectCreator", "roles/storage.objectViewer"),
-    "tfserving": ("roles/storage.objectViewer",),
+# Bucket roles per workload, each held only on some prefixes (IAM Conditions),
+# as the S3 policies do: consumers read uploads/ and write output/ (and
+# uploads/, where zip jobs unpack; overwriting needs objectUser's delete),
+# never models/; the frontend creates uploads/ and reads uploads/, output/
+# (the download links it signs) and models/ (its catalogue); TF-Serving only
+# reads models/.
+BUCKET_ROLES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "consumers": (("roles/storage.objectUser", (UPLOADS, OUTPUT)),),
+    "frontend": (("roles/storage.objectCreator", (UPLOADS,)),
+                 ("roles/storage.objectViewer", (UPLOADS, OUTPUT, MODELS))),
+    "tfserving": (("roles/storage.objectViewer", (MODELS,)),),
 }
+BUCKET_TYPE = "storage.googleapis.com/Bucket"
+
+
+def prefix_condition(bucket: str, prefixes: tuple[str, ...]) -> str:
+    """CEL expression granting a role's object permissions under `prefixes` only.
+
+    Listing is checked on the bucket itself, not on an object, so the bucket
+    resource is admitted too: that branch grants the role's bucket-level
+    permissions (storage.objects.list) and no object's content.
+    """
+    terms = [f'resource.type == "{BUCKET_TYPE}"']
+    terms += [f'resource.name.startsWith("projects/_/buckets/{bucket}/objects/{p}")' for p in prefixes]
+    return " || ".join(terms)
 KSA_NAMES = SERVICE_ACCOUNT_NAMES
 GSA_SUFFIX = {"consumers": "cons", "frontend": "front", "tfserving": "tfs"}
 
@@ -55,12 +72,18 @@ class GkeWorkloadIdentity(pulumi.ComponentResource):
                 opts=child,
             )
             member = gsa.email.apply(lambda e: f"serviceAccount:{e}")
-            for role in roles:
+            for role, prefixes in roles:
                 gcp.storage.BucketIAMMember(
                     f"{name}-{workload}-{role.split('.')[-1]}",
                     bucket=args.bucket,
                     role=role,
                     member=member,
+                    condition=gcp.storage.BucketIAMMemberConditionArgs(
+                        title=f"kiosk-{workload}-prefixes",
+                        description=f"{workload}: {', '.join(prefixes)}",
+                        expression=pulumi.Output.from_input(args.bucket).apply(
+                            lambda b, prefixes=prefixes: prefix_condition(b, prefixes)),
+                    ),
                     opts=child,
                 )
             ksa = k8s.core.v1.ServiceAccount(

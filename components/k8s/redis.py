@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from components.k8s.objects import (
     cluster_ip_service,
@@ -26,6 +27,10 @@ from components.shapes import (
 
 PORT = 6379
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+# The server's own Secret (clients read RedisCredentials' `redis-auth`).
+SECRET_NAME = "redis-server-auth"
+PASSWORD_KEY = "password"
+PASSWORD_ENV = "REDIS_PASSWORD"
 REDIS_UID = 999  # the "redis" user of the official image
 
 
@@ -53,7 +58,7 @@ class RedisServerArgs:
 
 
 class RedisServer(pulumi.ComponentResource):
-    """Service `redis`, StatefulSet with a PVC, NetworkPolicy and PDB."""
+    """Service `redis`, StatefulSet with a PVC, its password Secret, NetworkPolicy and PDB."""
 
     endpoint: RedisEndpoint
 
@@ -78,9 +83,9 @@ class RedisServer(pulumi.ComponentResource):
             "--dir", "/data",
             "--maxmemory", f"{maxmemory_mb}mb",
             "--maxmemory-policy", "noeviction",
-            # Access is restricted by the NetworkPolicy below; protected mode
-            # would refuse every non-loopback client of a password-less server.
-            "--protected-mode", "no",
+            # AUTH on top of the NetworkPolicy below; Kubernetes expands the
+            # variable from the Secret, so the spec never holds the password.
+            "--requirepass", f"$({PASSWORD_ENV})",
         ]
         claim: dict = {
             "accessModes": ["ReadWriteOnce"],
@@ -88,6 +93,20 @@ class RedisServer(pulumi.ComponentResource):
         }
         if args.storage_class is not None:
             claim["storageClassName"] = args.storage_class
+        # Generated once and kept in the (encrypted) state; clients get it
+        # through RedisCredentials (a Secret for the pods, a
+        # TriggerAuthentication for KEDA), as with Memorystore.
+        password = pulumi.Output.secret(random.RandomPassword(
+            f"{name}-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self),
+        ).result)
+        secret = k8s.core.v1.Secret(
+            name,
+            metadata=metadata(SECRET_NAME, args.namespace, labels),
+            type="Opaque",
+            string_data={PASSWORD_KEY: password},
+            opts=child,
+        )
+        password_ref = {"secretKeyRef": {"name": secret.metadata.name, "key": PASSWORD_KEY}}
         self.service = cluster_ip_service(name, "redis", args.namespace, labels, [("redis", PORT)], child)
         self.stateful_set = k8s.apps.v1.StatefulSet(
             name,
@@ -108,6 +127,9 @@ class RedisServer(pulumi.ComponentResource):
                             "name": "redis",
                             "image": args.image,
                             "command": command,
+                            # REDISCLI_AUTH: redis-cli (the readiness probe) authenticates with it.
+                            "env": [{"name": PASSWORD_ENV, "valueFrom": password_ref},
+                                    {"name": "REDISCLI_AUTH", "valueFrom": password_ref}],
                             "ports": [{"name": "redis", "containerPort": PORT}],
                             "resources": resource_requirements(args.cpu, f"{args.memory_mi}Mi"),
                             "securityContext": RESTRICTED_CONTAINER,
@@ -141,5 +163,5 @@ class RedisServer(pulumi.ComponentResource):
         # group update (PodEvictionFailure after 15 minutes on EKS). The AOF
         # on its volume keeps the queues while the pod moves.
         pod_disruption_budget(name, "redis", args.namespace, labels, child)
-        self.endpoint = RedisEndpoint(host=service_host(self.service), port=PORT)
+        self.endpoint = RedisEndpoint(host=service_host(self.service), port=PORT, password=password)
         self.register_outputs({"address": self.endpoint.address})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from datetime import date
 from pathlib import Path
@@ -257,3 +258,70 @@ def test_keda_scaled_deployments_start_at_zero_and_ignore_replicas(run):
             f"{deployment.urn}: created with the default one replica, the first up starts a node for nothing"
         assert "spec.replicas" in deployment.options["ignoreChanges"], \
             f"{deployment.urn}: later updates would take spec.replicas back from KEDA"
+
+
+# --- 11. GCS: each identity holds its roles only on its prefixes ---------------------------
+
+OBJECT = "storage.googleapis.com/Object"
+# What each role lets a member do with an object's content.
+ROLE_ACCESS = {"roles/storage.objectUser": {"read", "write"}, "roles/storage.objectViewer": {"read"},
+               "roles/storage.objectCreator": {"write"}}
+# The S3 policies' prefixes (components/aws/policies.py), per GSA id suffix.
+EXPECTED_ACCESS = {
+    "cons": {("read", "uploads/"), ("write", "uploads/"), ("read", "output/"), ("write", "output/")},
+    "front": {("write", "uploads/"), ("read", "uploads/"), ("read", "output/"), ("read", "models/")},
+    "tfs": {("read", "models/")},
+}
+TERM = re.compile(r'^resource\.(type) == "([^"]+)"$|^resource\.(name)\.startsWith\("([^"]+)"\)$')
+
+
+def condition_holds(expression: str, resource: dict) -> bool:
+    """Evaluate the CEL subset the kiosk writes: `||` of type equalities and name prefixes."""
+    for term in expression.split(" || "):
+        match = TERM.match(term.strip())
+        assert match, f"unexpected condition term {term!r}"
+        if match.group(1) and resource["type"] == match.group(2):
+            return True
+        if match.group(3) and resource["name"].startswith(match.group(4)):
+            return True
+    return False
+
+
+def test_gcs_roles_are_scoped_to_each_identitys_prefixes(gcp_run):
+    run = gcp_run
+    bucket = run.outputs["bucket"]["value"]
+    granted: dict[str, set] = {suffix: set() for suffix in EXPECTED_ACCESS}
+    for binding in run.of_type("gcp:storage/bucketIAMMember:BucketIAMMember"):
+        suffix = binding.inputs["member"].split("@")[0].rsplit("-", 1)[-1]
+        condition = binding.inputs.get("condition")
+        assert condition, f"{binding.urn}: {binding.inputs['role']} on the whole bucket"
+        for access in ROLE_ACCESS[binding.inputs["role"]]:
+            for prefix in ("uploads/", "output/", "models/", ""):
+                obj = {"type": OBJECT, "name": f"projects/_/buckets/{bucket}/objects/{prefix}x/y.tif"}
+                if condition_holds(condition["expression"], obj):
+                    granted[suffix].add((access, prefix))
+        # Listing (checked on the bucket) stays possible for every identity.
+        assert condition_holds(condition["expression"], {"type": "storage.googleapis.com/Bucket",
+                                                         "name": f"projects/_/buckets/{bucket}"}), binding.urn
+    assert granted == EXPECTED_ACCESS
+
+
+# --- 13. prod: destroy stops before it starts ------------------------------------------------
+
+PROTECTED = {
+    "gcp": (GKE_CLUSTER, "gcp:storage/bucket:Bucket", "gcp:redis/instance:Instance",
+            "gcp:artifactregistry/repository:Repository"),
+    "aws": (EKS_CLUSTER, "aws:s3/bucket:Bucket", "aws:ecr/repository:Repository"),
+}
+
+
+def test_deletion_protected_stacks_protect_cluster_bucket_redis_and_registries(run):
+    protect = run.cfg("deletionProtection")
+    assert protect is run.stack.startswith("prod-"), run.stack
+    kinds = PROTECTED[run.cfg("cloud")]
+    held = [r for r in run.resources if r.type in kinds]
+    assert {r.type for r in held} >= set(kinds) - {"gcp:redis/instance:Instance"}, run.stack
+    for r in held:
+        assert r.options["protect"] is protect, f"{r.urn}: protect must be {protect}"
+    others = [r.urn for r in run.resources if r.options["protect"] and r.type not in kinds]
+    assert not others, f"{run.stack}: protected beyond the stateful resources: {others}"

@@ -17,7 +17,7 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from tests.infra.conftest import CLOUDS
-from tests.infra.run_stack import ECR_HOST
+from tests.infra.run_stack import ECR_HOST, _fake_outputs
 from tests.infra.stackrun import ROOT, StackRun, is_secret
 
 GPU = "nvidia.com/gpu"
@@ -271,17 +271,33 @@ def redis_address(run: StackRun) -> str:
     return url[len("redis://"):-len("/0")].rsplit("@", 1)[-1]
 
 
-def test_memorystore_takes_auth_and_the_password_stays_in_secrets(gcp_run):
-    run = gcp_run
-    if run.cfg("redisMode") != "memorystore":
-        pytest.skip("in-cluster Redis lives behind its NetworkPolicy")
-    instance = run.one("gcp:redis/instance:Instance")
-    assert instance.inputs["authEnabled"] is True, f"{instance.urn}: AUTH must be enabled"
+def server_password(run: StackRun) -> str:
+    """The password Redis itself requires: Memorystore's AUTH string, or the in-cluster server's."""
+    if run.cfg("redisMode") == "memorystore":
+        instance = run.one("gcp:redis/instance:Instance")
+        assert instance.inputs["authEnabled"] is True, f"{instance.urn}: AUTH must be enabled"
+        return _fake_outputs(instance.type, instance.name, instance.inputs)["authString"]
+    redis = run.one("kubernetes:apps/v1:StatefulSet", "redis")
+    (container,) = pod_spec(redis)["containers"]
+    command = container["command"]
+    variable = command[command.index("--requirepass") + 1]
+    assert re.fullmatch(r"\$\([A-Z_]+\)", variable), f"{redis.urn}: the password must come from the env"
+    env = {e["name"]: e for e in container["env"]}
+    ref = env[variable[2:-1]]["valueFrom"]["secretKeyRef"]
+    assert env["REDISCLI_AUTH"]["valueFrom"]["secretKeyRef"] == ref, f"{redis.urn}: the probe's redis-cli needs it"
+    secret = run.one("kubernetes:core/v1:Secret", ref["name"])
+    raw = secret.raw_inputs["stringData"]
+    assert is_secret(raw) or is_secret(raw[ref["key"]]), f"{secret.urn}: password in plain text"
+    return secret.inputs["stringData"][ref["key"]]
+
+
+def test_redis_takes_auth_and_the_password_stays_in_secrets(run):
+    password = server_password(run)
     secret = run.one("kubernetes:core/v1:Secret", "redis-auth")
     raw = secret.raw_inputs["stringData"]
     assert is_secret(raw) or all(is_secret(v) for v in raw.values()), f"{secret.urn}: password in plain text"
-    password = secret.inputs["stringData"]["password"]
-    assert password and secret.inputs["stringData"]["url"].startswith(f"redis://:{password}@"), secret.urn
+    assert password and secret.inputs["stringData"]["password"] == password, secret.urn
+    assert secret.inputs["stringData"]["url"].startswith(f"redis://:{password}@"), secret.urn
     clients = [w for w in workloads(run) if w.inputs["metadata"]["name"].startswith(("consumers-", "frontend"))]
     assert len(clients) >= 2, run.stack
     for w in clients:
