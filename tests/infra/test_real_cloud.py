@@ -110,29 +110,29 @@ def test_component_defaults_follow_the_config_schema():
 
 # --- 4. AWS CI reaches the private EKS endpoint ------------------------------------------
 
-def list_stacks_output(workflow: str) -> dict:
-    """Run the workflow's stack-listing step as GitHub would, and read its outputs."""
+def listed_stacks(glob: str) -> list[dict]:
+    """Run the stacks workflow's listing step as GitHub would, for a stack glob."""
     from tests.infra.test_workflows import load
 
-    job = load(workflow)["jobs"]["stacks"]
+    job = load("pulumi-stacks.yml")["jobs"]["stacks"]
     (step,) = [s for s in job["steps"] if s.get("id") == "list"]
-    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"kiosk-gh-output-{os.getpid()}-{workflow}"
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"kiosk-gh-output-{os.getpid()}"
     out.write_text("")
     try:
         subprocess.run(["bash", "-e", "-o", "pipefail", "-c", step["run"]], cwd=ROOT, check=True,
-                       env={**os.environ, "GITHUB_OUTPUT": str(out)})
-        return dict(line.split("=", 1) for line in out.read_text().splitlines() if line)
+                       env={**os.environ, "GITHUB_OUTPUT": str(out), "STACKS": glob})
+        outputs = dict(line.split("=", 1) for line in out.read_text().splitlines() if line)
     finally:
         out.unlink()
+    return json.loads(outputs["stacks"])
 
 
-@pytest.mark.parametrize("workflow,job", [("preview.yml", "preview"), ("deploy.yml", "up")])
-def test_aws_stacks_run_on_a_runner_inside_their_vpc(workflow, job):
+def test_aws_stacks_run_on_a_runner_inside_their_vpc():
     from tests.infra.test_workflows import load
 
-    matrix = json.loads(list_stacks_output(workflow)["stacks"])
+    matrix = listed_stacks("*")
     assert sorted(entry["name"] for entry in matrix) == sorted(STACKS)
-    runs_on = load(workflow)["jobs"][job]["runs-on"]
+    runs_on = load("pulumi-stacks.yml")["jobs"]["stack"]["runs-on"]
     assert runs_on == "${{ fromJSON(matrix.stack.runner) }}", runs_on
     for entry in matrix:
         runner = json.loads(entry["runner"])
@@ -140,6 +140,15 @@ def test_aws_stacks_run_on_a_runner_inside_their_vpc(workflow, job):
             assert runner == ["self-hosted", f"kiosk-{entry['name']}"], entry
         else:
             assert runner == "ubuntu-latest", entry
+
+
+# --- 14. CI: dev before prod covers every stack --------------------------------------------
+
+def test_deploy_globs_split_the_stacks_into_dev_then_prod():
+    dev = {e["name"] for e in listed_stacks("dev-*")}
+    prod = {e["name"] for e in listed_stacks("prod-*")}
+    assert dev and prod and not dev & prod
+    assert dev | prod == set(STACKS), "a stack that neither deploy job runs would never be deployed"
 
 
 def test_ci_runner_reaches_the_private_endpoint_and_the_preview_role_is_admin(aws_run):

@@ -37,20 +37,36 @@ def test_workflow_parses_with_jobs(name):
     assert data["on"], f"{name}: no trigger"
     assert data["jobs"], f"{name}: no jobs"
     for job_name, job in data["jobs"].items():
-        assert "runs-on" in job and steps(job), f"{name}:{job_name} needs runs-on and steps"
-        for s in steps(job):
+        assert ("runs-on" in job and steps(job)) or "uses" in job, \
+            f"{name}:{job_name} needs runs-on and steps, or a reusable workflow"
+        for s in job.get("steps", []):
             if "uses" in s:
                 assert "@" in s["uses"], f"{name}:{job_name}: pin {s['uses']} to a version"
 
 
-def check_pulumi_job(job: dict, command: str) -> dict:
+STACKS_WORKFLOW = "./.github/workflows/pulumi-stacks.yml"
+
+
+def stack_job() -> dict:
+    """The job of the reusable workflow that runs `pulumi` for one stack."""
+    return load("pulumi-stacks.yml")["jobs"]["stack"]
+
+
+def test_stack_job_logs_in_per_cloud_with_oidc_and_runs_the_pinned_cli():
+    data = load("pulumi-stacks.yml")
+    assert set(data["on"]["workflow_call"]["inputs"]) >= {"command", "stacks", "environment", "expect-no-changes"}
+    job = stack_job()
     (pulumi_step,) = step_using(job, "pulumi/actions")
     inputs = pulumi_step["with"]
-    assert inputs["command"] == command
+    assert inputs["command"] == "${{ inputs.command }}"
     assert "matrix.stack" in inputs["stack-name"]
     assert inputs["policyPacks"] == "policy"
     # Without upsert the action only selects the stack, and a new stack file fails.
     assert inputs.get("upsert") is True, "pulumi/actions must create stacks that do not exist yet"
+    # The CLI is pinned, to the SDK version of requirements.txt.
+    sdk = next(line.split("==")[1] for line in (ROOT / "requirements.txt").read_text().splitlines()
+               if line.startswith("pulumi=="))
+    assert inputs["pulumi-version"] == "${{ env.PULUMI_VERSION }}" and data["env"]["PULUMI_VERSION"] == sdk
     install = index_of(job, lambda s: "pip install -r requirements.txt" in s.get("run", ""))
     assert install < steps(job).index(pulumi_step), "dependencies must be installed before pulumi runs"
     gcp_auth = step_using(job, "google-github-actions/auth")
@@ -62,32 +78,67 @@ def check_pulumi_job(job: dict, command: str) -> dict:
     assert aws_auth and "role-to-assume" in aws_auth[0]["with"], "AWS auth must use OIDC"
     assert not {"aws-access-key-id", "aws-secret-access-key"} & set(aws_auth[0]["with"]), "no long-lived keys"
     assert "-aws" in aws_auth[0]["if"] and "-gcp" in gcp_auth[0]["if"], "each cloud's login only for its stacks"
+    # `up` logs in as the deploy identity, everything else as the preview one.
+    for identity in (aws_auth[0]["with"]["role-to-assume"], gcp_auth[0]["with"]["service_account"]):
+        assert "inputs.command == 'up' && vars." in identity and "_DEPLOY_" in identity and "_PREVIEW_" in identity
     assert job["env"]["PULUMI_ACCESS_TOKEN"].startswith("${{ secrets.")
-    return inputs
+    # Drift checks refresh first: a preview alone compares the program with the state only.
+    assert inputs["refresh"] == inputs["expect-no-changes"] == "${{ inputs.expect-no-changes }}"
+
+
+def calls(workflow: str) -> dict[str, dict]:
+    """Jobs of `workflow` that call the reusable stacks workflow."""
+    jobs = load(workflow)["jobs"]
+    return {name: job for name, job in jobs.items() if job.get("uses") == STACKS_WORKFLOW}
 
 
 def test_preview_runs_on_pull_requests_for_every_stack():
     data = load("preview.yml")
     assert "pull_request" in data["on"]
     assert data["permissions"]["id-token"] == "write" and data["permissions"]["pull-requests"] == "write"
-    job = data["jobs"]["preview"]
-    assert "stacks/Pulumi.*.yaml" in data["jobs"]["stacks"]["steps"][1]["run"]
-    inputs = check_pulumi_job(job, "preview")
-    assert inputs["comment-on-pr"] is True
+    (job,) = calls("preview.yml").values()
+    assert job["with"]["command"] == "preview" and job["with"].get("stacks", "*") == "*"
+    assert job["with"]["comment-on-pr"] is True and job["secrets"] == "inherit"
     # Fork PRs get no OIDC token or secrets: the job is skipped for them.
     condition = job.get("if", "")
     assert "github.event.pull_request.head.repo.full_name" in condition and "github.repository" in condition, \
         "preview must be skipped on pull requests from forks"
 
 
-def test_up_runs_on_main_behind_an_environment():
+def test_preview_builds_every_image_the_stack_builds():
+    from components.k8s.images import IMAGES
+
+    job = load("preview.yml")["jobs"]["images"]
+    assert sorted(job["strategy"]["matrix"]["dockerfile"]) == sorted(IMAGES.values())
+    (build,) = step_using(job, "docker/build-push-action")
+    assert build["with"]["file"] == "${{ matrix.dockerfile }}" and build["with"]["context"] == "."
+    assert build["with"]["push"] is False, "a pull request must not push images"
+
+
+def test_up_runs_on_main_dev_first_then_prod_behind_environments():
     data = load("deploy.yml")
     assert data["on"]["push"]["branches"] == ["main"]
     assert "pull_request" not in data["on"]
     assert data["permissions"]["id-token"] == "write"
-    job = data["jobs"]["up"]
-    assert job["environment"]["name"], "pulumi up must wait for the environment's required reviewers"
-    check_pulumi_job(job, "up")
+    jobs = calls("deploy.yml")
+    assert set(jobs) == {"dev", "prod"}
+    for name, job in jobs.items():
+        assert job["with"]["command"] == "up" and job["with"]["stacks"] == f"{name}-*", name
+        assert job["with"]["environment"] is True, "pulumi up must wait for the environment's required reviewers"
+    assert jobs["prod"]["needs"] == "dev", "prod must deploy only after every dev stack succeeded"
+    assert stack_job()["environment"] == "${{ inputs.environment && matrix.stack.name || '' }}"
+
+
+def test_drift_check_runs_daily_and_opens_an_issue():
+    data = load("drift.yml")
+    assert data["on"]["schedule"] and "workflow_dispatch" in data["on"]
+    (job,) = calls("drift.yml").values()
+    assert job["with"]["command"] == "preview" and job["with"]["expect-no-changes"] is True
+    assert job["with"].get("stacks", "*") == "*"
+    report = data["jobs"]["report"]
+    assert report["if"] == "failure()" and report["needs"] == "drift"
+    assert any("gh issue create" in s.get("run", "") for s in steps(report))
+    assert data["permissions"]["issues"] == "write"
 
 
 def test_tests_workflow_runs_make_test():
