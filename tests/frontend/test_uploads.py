@@ -5,6 +5,7 @@ import socket
 import httpx
 import pytest
 
+from tests.fixtures.servers import wait_until
 from tests.frontend.helpers import png_bytes, tiff_bytes, zip_bytes
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(100)
@@ -116,9 +117,16 @@ def test_large_upload_streams_intact(client, bucket_dir):
 
 
 def test_truncated_request_body_does_not_store_anything(small_api, bucket_dir):
+    """Part headers and half a TIFF, then the connection drops: nothing stored, no `.partial` left."""
+    image = tiff_bytes()
+    part = (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"half.tif\"\r\n"
+            b"Content-Type: image/tiff\r\n\r\n")
     host, port = small_api.url.removeprefix("http://").split(":")
+    state = small_api.server.server_state
     with socket.create_connection((host, int(port))) as sock:
-        sock.sendall(b"POST /api/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n"
-                     b"Content-Type: multipart/form-data; boundary=b\r\n\r\n--b\r\n")
+        sock.sendall(b"POST /api/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                     b"Content-Length: %d\r\n\r\n" % (len(part) + len(image) + 8) + part + image[:len(image) // 2])
+        wait_until(lambda: state.tasks, 10, "the server to handle the request")
+    wait_until(lambda: not state.connections and not state.tasks, 10, "the server to finish with the request")
     assert httpx.get(f"{small_api.url}/api/health-check").status_code == 200
-    assert not (bucket_dir / "uploads").exists()
+    assert [p for p in bucket_dir.rglob("*") if p.is_file() and "models" not in p.parts] == []
