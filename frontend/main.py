@@ -22,6 +22,7 @@ from frontend.services.bucket import Bucket
 from frontend.services.catalogue import ModelCatalogue
 from frontend.services.jobs import Jobs
 from frontend.services.redis_async import redis_client
+from frontend.services.waiting import ModelServerView
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 DESCRIPTION = """Upload images, create segmentation jobs, follow them and download their results.
@@ -46,6 +47,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                                               registry=app.state.metrics.registry)
     try:
         await jobs.start()
+        jobs.waiting = ModelServerView.from_settings(settings)
         app.state.bucket, app.state.jobs = bucket, jobs
         yield
     finally:

@@ -175,6 +175,8 @@ class JobView(BaseModel):
     progress: int | None = Field(description="0-100: the share of children finished, or the "
                                              "stage of a single job")
     reason: str | None = Field(description="why the job failed; the last line is the summary")
+    waiting: str | None = Field(None, description="why an unfinished job waits while no model server is "
+                                                 "ready, e.g. 'waiting for a GPU node to start'")
     failures: str | None
     model: str | None = Field(description="`Name:version`")
     createdAt: str | None

@@ -84,6 +84,8 @@ class Frontend(pulumi.ComponentResource):
             "KIOSK_METRICS_PORT": str(METRICS_PORT),
             "KIOSK_REDIS_URL": args.redis_url,
             "KIOSK_STORAGE_URL": args.storage_url,
+            # Job views say why a job waits, from the model server's pods and events (the Role below).
+            "KIOSK_KUBE_VIEW": "in-cluster",
         }
         if args.public_url is not None:
             plain_env["KIOSK_PUBLIC_URL"] = args.public_url
@@ -165,8 +167,28 @@ class Frontend(pulumi.ComponentResource):
         # on GKE, a DNS name on EKS); "" until the controller has set it.
         self.address: pulumi.Output[str] = self.ingress.status.apply(_load_balancer_address)
         pod_disruption_budget(name, "frontend", args.namespace, labels, child)
+        self.view_role = namespace_view(name, args.namespace, args.service_account_name, labels, child)
         self.metrics = MetricsEndpoint(name="frontend", pod_labels=labels, port="metrics", path=METRICS_PATH)
         self.register_outputs({"service": self.service.metadata.name, "address": self.address})
+
+
+def namespace_view(name: str, namespace: pulumi.Input[str], service_account: pulumi.Input[str],
+                   labels: Mapping[str, str], opts: pulumi.ResourceOptions) -> k8s.rbac.v1.Role:
+    """Role and RoleBinding letting the API list and watch pods and events of its namespace, nothing else."""
+    role = k8s.rbac.v1.Role(
+        f"{name}-view",
+        metadata=metadata("frontend-view", namespace, labels),
+        rules=[{"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["list", "watch"]}],
+        opts=opts,
+    )
+    k8s.rbac.v1.RoleBinding(
+        f"{name}-view",
+        metadata=metadata("frontend-view", namespace, labels),
+        role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.metadata.name},
+        subjects=[{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}],
+        opts=opts,
+    )
+    return role
 
 
 def _load_balancer_address(status) -> str:

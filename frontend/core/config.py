@@ -30,6 +30,8 @@ class FrontendSettings(KioskSettings):
     metrics_port: int = Field(
         0, ge=0, le=65535, description="serve /metrics on this port only, not on the API's public "
                                        "port (the cloud's Ingress routes every path); 0: on the API's port")
+    kube_view: str = Field("", description="where the API reads why jobs wait (the model server's pods and "
+                                           "events): `in-cluster`, a kubeconfig file, or empty: nowhere")
     log_level: str = "INFO"
 
     @field_validator("auth_token", mode="before")

@@ -18,6 +18,7 @@ from frontend.schemas import JobForm, JobView, PredictRequest
 from frontend.services.bucket import Bucket
 from frontend.services.catalogue import ModelCatalogue
 from frontend.services.redis_async import AsyncJobQueue, AutoPipeline
+from frontend.services.waiting import WAITING_STATUSES, ModelServerView
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class Jobs:
         self.default_model = settings.default_model
         self.metrics = metrics
         self.pipeline = AutoPipeline(client)  # concurrent calls share round trips and a connection
+        self.waiting: ModelServerView | None = None  # set when the app can read its namespace
         self.queues = {job_type: AsyncJobQueue(client, job_type, self.pipeline) for job_type in JOB_TYPES}
         self._created = {job_type: metrics.jobs_created.labels(job_type) for job_type in JOB_TYPES}
 
@@ -162,7 +164,10 @@ class Jobs:
         children_keys = [child for child in fields.get("children", "").split(",") if child]
         rows = await asyncio.gather(*(self.pipeline.execute("HGETALL", child) for child in children_keys))
         children = [await self._view(child, row, []) for child, row in zip(children_keys, rows) if row]
-        return await self._view(key, fields, children)
+        view = await self._view(key, fields, children)
+        if self.waiting is not None and view.status in WAITING_STATUSES:
+            view.waiting = await self.waiting.reason()
+        return view
 
     async def _view(self, key: str, fields: dict[str, str], children: list[JobView]) -> JobView:
         status = fields.get("status")
