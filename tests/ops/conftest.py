@@ -1,11 +1,20 @@
 """Fixtures of the `kiosk ops` tests: the Kubernetes API stand-in holding a kiosk cluster."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from frontend import cli
 from tests.fixtures import kube_api as k
 from tests.fixtures.kube_api import KubeApi
+
+
+def main(argv: list[str]) -> int:
+    """`kiosk ARGV` in this process, in a thread of its own: its asyncio.run must not leave the main thread
+    without an event loop (Pulumi's mocks in later tests need one)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(cli.main, argv).result()
 
 
 def healthy_kiosk(api: KubeApi, at: datetime) -> None:

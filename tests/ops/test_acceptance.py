@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from frontend.cli import main
 from frontend.ops import acceptance
 from frontend.ops.cluster import connect, now
 from frontend.ops.pricing import NodeLedger, NodeLife, Prices, cost, projection
 from tests.fixtures import kube_api as k
 from tests.fixtures.servers import wait_until
-from tests.ops.conftest import healthy_kiosk
+from tests.ops.conftest import healthy_kiosk, main
 
 GPU = "gke-kiosk-gpu-7f3c"
 

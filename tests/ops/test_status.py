@@ -5,9 +5,8 @@ from datetime import timedelta
 
 import pytest
 
-from frontend.cli import main
 from tests.fixtures import kube_api as k
-from tests.ops.conftest import healthy_kiosk
+from tests.ops.conftest import healthy_kiosk, main
 
 GPU_REASON = "0/2 nodes are available: 2 Insufficient nvidia.com/gpu. preemption: 0/2 nodes are available"
 
