@@ -180,6 +180,38 @@ class WorkloadServiceAccounts:
     tf_serving: pulumi.Output[str]
 
 
+def docker_hub_path(image: str) -> str | None:
+    """The repository path of a Docker Hub image ("redis:7" -> "library/redis:7",
+    "tensorflow/serving:2" unchanged), or None for an image of another registry
+    (its first part names a host: it has a dot or a port, or is localhost)."""
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return None
+    return image if rest else f"library/{image}"
+
+
+@dataclass(frozen=True)
+class ImageMirror:
+    """A pull-through cache of Docker Hub in the stack's own registry: nodes
+    pull public images from it instead of from Docker Hub through NAT, whose
+    shared addresses hit Docker Hub's anonymous pull limits."""
+
+    # <registry host>/<...>/<prefix>: a Docker Hub path goes after it.
+    base: pulumi.Input[str]
+
+    def ref(self, image: str) -> pulumi.Input[str]:
+        """Where to pull `image` from: through the cache when it is Docker Hub's."""
+        path = docker_hub_path(image)
+        if path is None:
+            return image
+        return pulumi.Output.concat(self.base, "/", path)
+
+
+def pull_ref(image: str, mirror: ImageMirror | None) -> pulumi.Input[str]:
+    """Where a container pulls `image` from: `mirror`'s cache, when there is one."""
+    return image if mirror is None else mirror.ref(image)
+
+
 def opens_to_everyone(cidr: str) -> bool:
     """True for 0.0.0.0/0 and ::/0 (however written)."""
     return ipaddress.ip_network(cidr, strict=False).prefixlen == 0

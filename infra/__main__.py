@@ -60,6 +60,7 @@ else:
         storage_class=cluster.storage_class,
         node_selector=cluster.system_node_labels,
         extra_peers=(PeerSelector(namespace=keda.namespace, pod_labels=keda.operator_pod_labels),),
+        image_mirror=platform.image_mirror,
     )).endpoint
 # Redis takes AUTH (Memorystore's password, or the in-cluster server's
 # generated one): its URL reaches the pods through a Secret, its password
@@ -89,6 +90,7 @@ tf_serving = TfServing("tf-serving", TfServingArgs(
     metrics_namespaces=cluster.metrics_namespaces,
     keda=keda.release,
     redis_trigger_authentication=redis_credentials.trigger_authentication,
+    image_mirror=platform.image_mirror,
 ))
 
 consumer_pools = [

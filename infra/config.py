@@ -105,6 +105,7 @@ class EksSettings(NodePoolSettings):
     model_sync_image: str
     model_sync_interval_seconds: int
     control_plane_log_retention_days: int
+    docker_hub_credential_arn: str | None
 
 
 @dataclass(frozen=True)
@@ -322,6 +323,7 @@ def _eks_settings(cfg: pulumi.Config) -> EksSettings:
         model_sync_image=cfg.require("modelSyncImage"),
         model_sync_interval_seconds=cfg.require_int("modelSyncIntervalSeconds"),
         control_plane_log_retention_days=cfg.require_int("controlPlaneLogRetentionDays"),
+        docker_hub_credential_arn=_optional(cfg.require("dockerHubCredentialArn")),
     )
 
 

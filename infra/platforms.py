@@ -27,7 +27,7 @@ from components.aws.model_sync import s3_model_sync
 from components.aws.network import Vpc, VpcArgs
 from components.aws.portal import AlbPortal, AlbPortalArgs
 from components.aws.portal_dns import PortalDnsRecord, PortalDnsRecordArgs
-from components.aws.registry import EcrRegistry, EcrRegistryArgs
+from components.aws.registry import DockerHubCache, DockerHubCacheArgs, EcrRegistry, EcrRegistryArgs
 from components.aws.workload_identity import EksPodIdentity, EksPodIdentityArgs
 from components.gcp.bucket import KioskBucket, KioskBucketArgs
 from components.gcp.gke import CpuPoolSpec, GkeCluster, GkeClusterArgs, GpuPoolSpec, SystemPoolSpec
@@ -36,13 +36,20 @@ from components.gcp.model_objects import GcsModelObjects, GcsModelObjectsArgs
 from components.gcp.network import Network, NetworkArgs
 from components.gcp.pod_monitoring import ManagedPrometheusScrapes, ManagedPrometheusScrapesArgs
 from components.gcp.portal import PortalEndpoint, PortalEndpointArgs
-from components.gcp.registry import ArtifactRegistry, ArtifactRegistryArgs
+from components.gcp.registry import ArtifactRegistry, ArtifactRegistryArgs, DockerHubRemote, DockerHubRemoteArgs
 from components.gcp.workload_identity import GkeWorkloadIdentity, GkeWorkloadIdentityArgs
 from components.k8s.frontend import HEALTH_PATH
 from components.k8s.images import IMAGES
 from components.k8s.tf_serving import ModelSync
 from components.models import ModelFile, model_files
-from components.shapes import ClusterInfo, MetricsEndpoint, RedisEndpoint, RegistryLogin, WorkloadServiceAccounts
+from components.shapes import (
+    ClusterInfo,
+    ImageMirror,
+    MetricsEndpoint,
+    RedisEndpoint,
+    RegistryLogin,
+    WorkloadServiceAccounts,
+)
 from infra.config import KioskConfig
 
 
@@ -87,6 +94,8 @@ class Platform:
     # namespace (GKE with Managed Prometheus: PodMonitoring objects); None
     # when the cluster has no managed collector to configure (EKS).
     scrape_metrics: Callable[[pulumi.Input[str], Sequence[MetricsEndpoint]], object] | None
+    # The cache Docker Hub images are pulled through; None pulls them directly.
+    image_mirror: ImageMirror | None = None
     # Stack outputs only this family has (where EKS's CI runner goes).
     outputs: Mapping[str, pulumi.Input] = field(default_factory=dict)
 
@@ -165,6 +174,12 @@ def gcp_platform(cfg: KioskConfig) -> Platform:
         reader_members=(cluster.node_service_account_member,),
         protect=cfg.deletion_protection,
     ))
+    docker_hub = DockerHubRemote("kiosk-docker-hub", DockerHubRemoteArgs(
+        project=gke.project,
+        location=gke.region,
+        repository_id=f"kiosk-{cfg.stack}-docker-hub".lower(),
+        reader_members=(cluster.node_service_account_member,),
+    ))
     managed_redis = None
     if cfg.redis_mode == "memorystore":
         managed_redis = Memorystore("kiosk-redis", MemorystoreArgs(
@@ -211,6 +226,7 @@ def gcp_platform(cfg: KioskConfig) -> Platform:
         workload_env={},
         publish_portal=publish_portal,
         scrape_metrics=scrape_metrics if cluster.managed_prometheus else None,
+        image_mirror=docker_hub.mirror,
     )
 
 
@@ -294,6 +310,14 @@ def aws_platform(cfg: KioskConfig) -> Platform:
     portal = AlbPortal("kiosk-portal", AlbPortalArgs(
         health_check_path=HEALTH_PATH, domain=cfg.domain, zone_id=eks.route53_zone_id,
     ))
+    image_mirror = None
+    if eks.docker_hub_credential_arn is not None:
+        image_mirror = DockerHubCache("kiosk-docker-hub", DockerHubCacheArgs(
+            region=eks.region,
+            prefix=f"{prefix}-docker-hub",
+            credential_arn=eks.docker_hub_credential_arn,
+            puller_role_names=(cluster.node_role.name,),
+        )).mirror
     model_sync = s3_model_sync(bucket.name, eks.region, eks.model_sync_image, eks.model_sync_interval_seconds)
 
     def service_accounts(namespace: pulumi.Input[str]) -> WorkloadServiceAccounts:
@@ -333,6 +357,7 @@ def aws_platform(cfg: KioskConfig) -> Platform:
         workload_env={"AWS_REGION": eks.region, "AWS_DEFAULT_REGION": eks.region},
         publish_portal=publish_portal,
         scrape_metrics=None,
+        image_mirror=image_mirror,
         outputs={"ciRunnerSecurityGroup": ci_runner.security_group_id, "ciRunnerSubnets": ci_runner.subnet_ids},
     )
 

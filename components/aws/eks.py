@@ -223,6 +223,7 @@ class EksCluster(pulumi.ComponentResource):
             )
 
         node_role, node_attachments = _service_role(f"{name}-nodes", "ec2.amazonaws.com", NODE_POLICIES, self)
+        self.node_role = node_role
         group_opts = pulumi.ResourceOptions(parent=self, depends_on=node_attachments)
 
         def group(pool: str, subnets: Sequence[pulumi.Input[str]], spec: NodeGroupSpec) -> ManagedNodeGroup:

@@ -84,6 +84,13 @@ def s3_workload_policy(workload: str, bucket_arn: str) -> str:
     raise ValueError(f"no S3 policy for workload {workload!r}")
 
 
+def pull_through_cache_policy(region: str, account: str, prefix: str) -> str:
+    """What nodes need to pull through the ECR cache of one upstream: import
+    an image the first time (which creates its repository) under `prefix/`."""
+    return document(allow(["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"],
+                          [f"arn:aws:ecr:{region}:{account}:repository/{prefix}/*"]))
+
+
 def s3_tls_only_bucket_policy(bucket_arn: str) -> str:
     """Bucket policy refusing every request that is not over TLS."""
     return document({

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.shapes import RegistryLogin
+from components.aws.policies import pull_through_cache_policy
+from components.shapes import ImageMirror, RegistryLogin
 
 NAMESPACE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 
@@ -93,3 +94,47 @@ class EcrRegistry(pulumi.ComponentResource):
         self.password: pulumi.Output[str] = pulumi.Output.secret(token.password)
         self.login = RegistryLogin(self.address, self.repository_url, self.username, self.password)
         self.register_outputs({"address": self.address, "repositoryUrl": self.repository_url})
+
+
+DOCKER_HUB = "registry-1.docker.io"
+# ECR takes an upstream's credentials only from Secrets Manager secrets named so.
+CREDENTIAL_SECRET = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:ecr-pullthroughcache/.+$")
+
+
+@dataclass(frozen=True)
+class DockerHubCacheArgs:
+    region: str
+    # Repositories of cached images are <prefix>/<Docker Hub path>.
+    prefix: str
+    # Secrets Manager secret with a Docker Hub user name and access token:
+    # ECR pulls through to Docker Hub only authenticated.
+    credential_arn: str
+    # IAM roles that pull through it (the node role).
+    puller_role_names: Sequence[pulumi.Input[str]]
+
+
+class DockerHubCache(pulumi.ComponentResource):
+    """An ECR pull-through cache rule for Docker Hub; `.mirror` rewrites
+    Docker Hub references to it (tensorflow/serving, redis, amazon/aws-cli)."""
+
+    def __init__(self, name: str, args: DockerHubCacheArgs, opts: pulumi.ResourceOptions | None = None):
+        if not NAMESPACE.match(args.prefix):
+            raise ValueError(f"DockerHubCache {name}: invalid repository prefix {args.prefix!r}")
+        if not CREDENTIAL_SECRET.match(args.credential_arn):
+            raise ValueError(f"DockerHubCache {name}: {args.credential_arn!r} is not a Secrets Manager secret "
+                             "named ecr-pullthroughcache/...")
+        super().__init__("kiosk:aws:DockerHubCache", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        rule = aws.ecr.PullThroughCacheRule(
+            name,
+            ecr_repository_prefix=args.prefix,
+            upstream_registry_url=DOCKER_HUB,
+            credential_arn=args.credential_arn,
+            opts=child,
+        )
+        policy = rule.registry_id.apply(lambda account: pull_through_cache_policy(args.region, account, args.prefix))
+        for i, role in enumerate(args.puller_role_names):
+            aws.iam.RolePolicy(f"{name}-pull-{i}", role=role, policy=policy, opts=child)
+        self.mirror = ImageMirror(base=pulumi.Output.concat(
+            rule.registry_id, ".dkr.ecr.", args.region, ".amazonaws.com/", rule.ecr_repository_prefix))
+        self.register_outputs({"prefix": rule.ecr_repository_prefix})

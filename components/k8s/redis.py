@@ -20,7 +20,9 @@ from components.k8s.objects import (
 from components.shapes import (
     REDIS_CLIENT_LABEL,
     RESTRICTED_CONTAINER,
+    ImageMirror,
     RedisEndpoint,
+    pull_ref,
     resource_requirements,
     restricted_pod,
 )
@@ -55,6 +57,8 @@ class RedisServerArgs:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     # Other namespaces' pods that need Redis (KEDA polls the queue streams).
     extra_peers: Sequence[PeerSelector] = field(default_factory=tuple)
+    # A Docker Hub image is pulled through it.
+    image_mirror: ImageMirror | None = None
 
 
 class RedisServer(pulumi.ComponentResource):
@@ -125,7 +129,7 @@ class RedisServer(pulumi.ComponentResource):
                         "terminationGracePeriodSeconds": 30,
                         "containers": [{
                             "name": "redis",
-                            "image": args.image,
+                            "image": pull_ref(args.image, args.image_mirror),
                             "command": command,
                             # REDISCLI_AUTH: redis-cli (the readiness probe) authenticates with it.
                             "env": [{"name": PASSWORD_ENV, "valueFrom": password_ref},

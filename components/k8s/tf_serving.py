@@ -22,9 +22,11 @@ from components.k8s.objects import (
 from components.shapes import (
     GPU_RESOURCE,
     MODEL_CLIENT_LABEL,
+    ImageMirror,
     MetricsEndpoint,
     RESTRICTED_CONTAINER,
     Taint,
+    pull_ref,
     resource_requirements,
     restricted_pod,
 )
@@ -98,7 +100,7 @@ def model_sync_probes(sync: ModelSync) -> dict[str, list[str]]:
     return {"copied": ["/bin/sh", "-c", copied], "fresh": ["/bin/sh", "-c", fresh]}
 
 
-def model_sync_container(sync: ModelSync) -> dict:
+def model_sync_container(sync: ModelSync, mirror: ImageMirror | None = None) -> dict:
     """The native-sidecar init container that keeps `sync.local_dir` filled."""
     probes = model_sync_probes(sync)
     env = {
@@ -111,7 +113,7 @@ def model_sync_container(sync: ModelSync) -> dict:
     }
     return {
         "name": "model-sync",
-        "image": sync.image,
+        "image": pull_ref(sync.image, mirror),
         "restartPolicy": "Always",
         "command": ["/bin/sh", "-c", model_sync_script(sync)],
         "env": [{"name": k, "value": v} for k, v in env.items()],
@@ -157,6 +159,8 @@ class TfServingArgs:
     metrics_namespaces: Sequence[str] = field(default_factory=tuple)
     # KEDA's chart: the ScaledObject CRD must exist before the ScaledObject.
     keda: pulumi.Resource | None = None
+    # Docker Hub images (TF-Serving's, the model sync's) are pulled through it.
+    image_mirror: ImageMirror | None = None
     # TriggerAuthentication with Redis's password for KEDA's scaler, if Redis takes AUTH.
     redis_trigger_authentication: str | None = None
     # Set when TF-Serving cannot read the bucket itself (S3): model_base_uri is
@@ -244,7 +248,7 @@ class TfServing(pulumi.ComponentResource):
         gpu = {GPU_RESOURCE: str(args.gpus_per_replica)}
         container = {
             "name": "tf-serving",
-            "image": args.image,
+            "image": pull_ref(args.image, args.image_mirror),
             # The image's entrypoint script adds --model_name/--model_base_path
             # for a single model; the server itself is run with the config file.
             "command": ["tensorflow_model_server"],
@@ -278,7 +282,7 @@ class TfServing(pulumi.ComponentResource):
             container["volumeMounts"].append(
                 {"name": "models", "mountPath": args.model_sync.local_dir, "readOnly": True})
             volumes += [{"name": "models", "emptyDir": {}}, {"name": "model-sync-state", "emptyDir": {}}]
-            pod_extra["initContainers"] = [model_sync_container(args.model_sync)]
+            pod_extra["initContainers"] = [model_sync_container(args.model_sync, args.image_mirror)]
         self.deployment = keda_scaled_deployment(name, "tf-serving", args.namespace, labels, {
             "metadata": {"labels": labels},
             "spec": {

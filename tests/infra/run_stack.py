@@ -145,6 +145,8 @@ def _fake_aws_outputs(typ: str, name: str, inputs: dict, digest: str) -> dict:
         )
     elif typ == "aws:ecr/repository:Repository":
         out.update(repositoryUrl=f"{ECR_HOST}/{inputs['name']}", registryId=AWS_ACCOUNT)
+    elif typ == "aws:ecr/pullThroughCacheRule:PullThroughCacheRule":
+        out["registryId"] = AWS_ACCOUNT
     elif typ == "aws:acm/certificate:Certificate":
         out["domainValidationOptions"] = [{
             "domainName": inputs["domainName"],

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests.infra.conftest import CLOUDS, STACKS
+from tests.infra.run_stack import AWS_ACCOUNT, ECR_HOST, _fake_outputs
 from tests.infra.stackrun import ROOT, StackRun
 
 GKE_CLUSTER = "gcp:container/cluster:Cluster"
@@ -328,9 +329,68 @@ def test_deletion_protected_stacks_protect_cluster_bucket_redis_and_registries(r
     protect = run.cfg("deletionProtection")
     assert protect is run.stack.startswith("prod-"), run.stack
     kinds = PROTECTED[run.cfg("cloud")]
-    held = [r for r in run.resources if r.type in kinds]
+    # Caches of Docker Hub hold nothing of the kiosk's own.
+    held = [r for r in run.resources if r.type in kinds and r.inputs.get("mode") != "REMOTE_REPOSITORY"]
     assert {r.type for r in held} >= set(kinds) - {"gcp:redis/instance:Instance"}, run.stack
     for r in held:
         assert r.options["protect"] is protect, f"{r.urn}: protect must be {protect}"
-    others = [r.urn for r in run.resources if r.options["protect"] and r.type not in kinds]
+    others = [r.urn for r in run.resources if r.options["protect"] and r not in held]
     assert not others, f"{run.stack}: protected beyond the stateful resources: {others}"
+
+
+# --- 15. Docker Hub images come through the stack's own registry -------------------------
+
+def container_images(run: StackRun) -> dict[str, str]:
+    images = {}
+    for w in run.k8s_objects():
+        if w.kind in ("Deployment", "StatefulSet"):
+            spec = w.inputs["spec"]["template"]["spec"]
+            for c in spec["containers"] + spec.get("initContainers", []):
+                images[f"{w.inputs['metadata']['name']}/{c['name']}"] = c["image"]
+    return images
+
+
+def test_docker_hub_images_are_pulled_through_the_stacks_cache(run):
+    from components.shapes import docker_hub_path
+
+    if run.cfg("cloud") == "gcp":
+        (remote,) = [r for r in run.of_type("gcp:artifactregistry/repository:Repository")
+                     if r.inputs.get("mode") == "REMOTE_REPOSITORY"]
+        assert remote.inputs["remoteRepositoryConfig"]["dockerRepository"]["publicRepository"] == "DOCKER_HUB"
+        cache = f"{run.config['gcp:region']}-docker.pkg.dev/{run.config['gcp:project']}/{remote.inputs['repositoryId']}/"
+        (reader,) = [m for m in run.of_type("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
+                     if m.inputs["repository"] == remote.inputs["repositoryId"]]
+        (nodes,) = [a for a in run.of_type("gcp:serviceaccount/account:Account") if a.name.endswith("-nodes")]
+        assert reader.inputs["member"] == f"serviceAccount:{nodes.inputs['accountId']}@{run.config['gcp:project']}" \
+            ".iam.gserviceaccount.com" and reader.inputs["role"] == "roles/artifactregistry.reader", reader.urn
+    else:
+        (rule,) = run.of_type("aws:ecr/pullThroughCacheRule:PullThroughCacheRule")
+        assert rule.inputs["upstreamRegistryUrl"] == "registry-1.docker.io", rule.urn
+        assert rule.inputs["credentialArn"] == run.cfg("dockerHubCredentialArn"), rule.urn
+        prefix = rule.inputs["ecrRepositoryPrefix"]
+        cache = f"{ECR_HOST}/{prefix}/"
+        (role,) = [r for r in run.of_type("aws:iam/role:Role") if r.name.endswith("-nodes")]
+        role_name = _fake_outputs(role.type, role.name, role.inputs)["name"]
+        (policy,) = [p for p in run.of_type("aws:iam/rolePolicy:RolePolicy") if p.inputs["role"] == role_name]
+        (statement,) = json.loads(policy.inputs["policy"])["Statement"]
+        assert statement["Action"] == ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"], policy.urn
+        assert statement["Resource"] == [f"arn:aws:ecr:{run.config['aws:region']}:{AWS_ACCOUNT}:repository/{prefix}/*"]
+    configured = {run.cfg("tfServingImage"), run.cfg("redisImage"), run.cfg("modelSyncImage")}
+    mirrored = 0
+    for container, image in container_images(run).items():
+        assert docker_hub_path(image) is None, f"{container}: {image} comes from Docker Hub through NAT"
+        if image.startswith(cache):
+            assert image.removeprefix(cache) in {docker_hub_path(i) for i in configured}, (container, image)
+            mirrored += 1
+    assert mirrored >= 1, f"{run.stack}: TF-Serving's image (and Redis', the model sync's) must come from {cache}"
+
+
+@pytest.mark.parametrize("image,path", [("redis:7.4-alpine", "library/redis:7.4-alpine"),
+                                        ("tensorflow/serving:2.18.0-gpu", "tensorflow/serving:2.18.0-gpu"),
+                                        ("ghcr.io/kedacore/keda:2.18.3", None),
+                                        ("registry.k8s.io/autoscaling/cluster-autoscaler:v1.35.0", None),
+                                        ("localhost:5000/x:1", None), ("localhost/x:1", None)])
+def test_docker_hub_path_tells_docker_hub_images_apart(image, path):
+    from components.shapes import docker_hub_path
+
+    assert docker_hub_path(image) == path

@@ -403,7 +403,7 @@ def test_tf_serving_reads_models_from_a_synced_copy(aws_run):
     deployment, sidecar = model_sync_container(run)
     spec = pod_spec(deployment)
     assert sidecar["restartPolicy"] == "Always", f"{deployment.urn}: the copy must keep running (native sidecar)"
-    assert sidecar["image"] == run.cfg("modelSyncImage"), deployment.urn
+    assert sidecar["image"].endswith("/" + run.cfg("modelSyncImage")), deployment.urn
     assert "startupProbe" in sidecar, f"{deployment.urn}: TF-Serving must wait for the first copy"
     env = env_of(sidecar)
     assert env["KIOSK_MODELS_SOURCE"] == f"s3://{run.outputs['bucket']['value']}/models", env
