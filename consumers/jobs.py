@@ -15,7 +15,7 @@ from enum import StrEnum
 JOB_TYPES = ("segmentation",)
 """Job types; each is a queue (a Redis stream) served by its own consumers."""
 
-_KEY = re.compile(r"^(?P<type>[a-z][a-z0-9-]*):(?P<id>[0-9a-f]{32})$")
+_KEY = re.compile(r"(?P<type>[a-z][a-z0-9-]*):(?P<id>[0-9a-f]{32})")  # used with fullmatch
 _CHILD_NAMESPACE = uuid.UUID("6f2c1d0e-4b7a-4f39-9a53-2d7c1e8b5a10")
 
 
@@ -110,7 +110,10 @@ class JobRequest:
 _FIELDS = dataclass_fields(JobRequest)
 
 
-READABLE_FIELDS = frozenset(JobRequest.__dataclass_fields__) | frozenset(RESULT_FIELDS)
+PRIVATE_FIELDS = frozenset({"identity"})
+"""Fields clients never read: `identity` names the consumer (its host and PID, a pod's name)."""
+
+READABLE_FIELDS = (frozenset(JobRequest.__dataclass_fields__) | frozenset(RESULT_FIELDS)) - PRIVATE_FIELDS
 """Every field a client may read with `/api/redis`; nothing else is exposed."""
 
 
@@ -129,7 +132,7 @@ def child_job_key(parent_key: str, index: int) -> str:
 
 def parse_job_key(key: str) -> tuple[str, str]:
     """Split a job key into (job type, id); ValueError when it is not one."""
-    match = _KEY.match(key)
+    match = _KEY.fullmatch(key)  # `$` would let a trailing newline pass
     if match is None or match["type"] not in JOB_TYPES:
         raise ValueError(f"{key!r} is not a job key")
     return match["type"], match["id"]

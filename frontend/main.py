@@ -9,14 +9,16 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import start_http_server
 
-from consumers.storage import Storage
+from consumers.storage import DOWNLOAD_ROUTE, Storage
 from frontend.api.fast_predict import FastPredict
 from frontend.api.main import api_router
 from frontend.api.routes import site
 from frontend.core.config import FrontendSettings, get_settings
 from frontend.core.errors import add_error_handlers
 from frontend.core.metrics import ApiMetrics
-from frontend.core.middleware import BodyLimitMiddleware, RequestContextMiddleware, TrailingSlashMiddleware
+from frontend.core.middleware import (BodyLimitMiddleware, RequestContextMiddleware, SecurityHeaders,
+                                      TokenGate, TrailingSlashMiddleware)
+from frontend.core.security import origin, portal_policy
 from frontend.openapi import contract_openapi
 from frontend.services.bucket import Bucket
 from frontend.services.catalogue import ModelCatalogue
@@ -25,6 +27,9 @@ from frontend.services.redis_async import redis_client
 from frontend.services.waiting import ModelServerView
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
+# What needs no token under /api: the health check, this document and downloads (signed links).
+OPEN_PATHS = frozenset({"/api/health-check", "/api/swagger.json"})
+OPEN_PREFIXES = ("/api/download/",)
 DESCRIPTION = """Upload images, create segmentation jobs, follow them and download their results.
 
 Errors answer `{"message": ...}`. When the kiosk has a token, send `Authorization: Bearer <token>`
@@ -72,7 +77,20 @@ def create_app(settings: FrontendSettings | None = None) -> FastAPI:
     app.openapi = lambda: contract_openapi(app)  # type: ignore[method-assign]
     app.add_middleware(FastPredict, token=settings.token)  # innermost: inside the limits and logs
     app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_json_bytes,
-                       limits={"/api/upload": settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES})
+                       limits={"/api/upload": settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES},
+                       max_in_flight=settings.max_bodies_bytes, read_timeout=settings.body_timeout_seconds)
+    app.add_middleware(TokenGate, token=settings.token, open_paths=OPEN_PATHS, open_prefixes=OPEN_PREFIXES)
     app.add_middleware(TrailingSlashMiddleware)
+    app.add_middleware(SecurityHeaders, portal_policy=portal_policy(_image_origins(settings)),
+                       download_prefix=DOWNLOAD_ROUTE)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app
+
+
+def _image_origins(settings: FrontendSettings) -> list[str]:
+    """Where the portal's previews may come from: this API as it names itself, cloud buckets'
+    signed URLs (https) and an S3-compatible endpoint."""
+    origins = [origin(settings.public_url), "https:"]
+    if settings.s3_endpoint_url:
+        origins.append(origin(settings.s3_endpoint_url))
+    return origins

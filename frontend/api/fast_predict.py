@@ -5,8 +5,8 @@ solving and response serialisation cost about as much CPU per submission as all
 the kiosk's checks together (a bare FastAPI route: ~1 ms of CPU on this 2-core
 machine, the ceiling being ~1,000 submissions/s before the kiosk does any work).
 
-This ASGI layer sits inside the request-id, slash and body-limit middleware, so
-logs, metrics and limits are unchanged. For a JSON `POST /api/predict` it reads
+This ASGI layer sits inside the request-id, slash, token-gate and body-limit
+middleware, so logs, metrics, the token check and limits are unchanged. For a JSON `POST /api/predict` it reads
 the body once, validates it with the same `PredictRequest` model and creates the
 job with the same `Jobs.create` (every check of the upload and the model). Only
 a successful submission is answered here. Anything else (a wrong content type,
@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from frontend.core.errors import BadRequest, error_response
-from frontend.core.security import token_matches
+from frontend.core.security import bearer_matches
 from frontend.schemas import PredictRequest
 
 PATH = "/api/predict"
@@ -51,7 +51,7 @@ class FastPredict:
         if body is None:  # the client went away
             return
         replay = _replaying(body, receive)
-        if self.token is not None and not self._authorized(scope["headers"]):
+        if self.token is not None and not bearer_matches(scope["headers"], self.token):
             await self.app(scope, replay, send)  # FastAPI answers the 401
             return
         try:
@@ -74,12 +74,6 @@ class FastPredict:
                                 media_type="application/json")
         scope["route"] = self.route
         await response(scope, receive, send)
-
-    def _authorized(self, headers: list[tuple[bytes, bytes]]) -> bool:
-        value = next((v for k, v in headers if k == b"authorization"), b"").decode("latin-1")
-        scheme, _, credentials = value.partition(" ")
-        return scheme.lower() == "bearer" and bool(credentials) \
-            and token_matches(credentials, self.token)  # type: ignore[arg-type]
 
 
 def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:

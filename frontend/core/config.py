@@ -26,6 +26,13 @@ class FrontendSettings(KioskSettings):
         None, description="bearer token every /api call needs (health check excepted); unset: open")
     max_upload_bytes: int = Field(1024**3, gt=0, description="largest accepted upload (413 above)")
     max_json_bytes: int = Field(1024**2, gt=0, description="largest accepted JSON body (413 above)")
+    max_bodies_bytes: int = Field(
+        2 * 1024**3, gt=0, description="request bodies received at once, uploads spooling to disk "
+                                       "included (503 above)")
+    max_connections: int = Field(200, gt=0, description="open connections and requests (uvicorn's "
+                                                         "limit_concurrency: 503 above)")
+    body_timeout_seconds: float = Field(30, gt=0, description="a body that stops arriving this long: 408")
+    keep_alive_seconds: int = Field(5, gt=0, description="an idle kept-alive connection closes after this")
     models_cache_seconds: float = Field(10, ge=0, description="how long the model list is reused")
     metrics_port: int = Field(
         0, ge=0, le=65535, description="serve /metrics on this port only, not on the API's public "

@@ -45,6 +45,14 @@ class Bucket:
     def _is_file(self, key: str) -> bool:
         return bool(self.storage.fs.isfile(self.storage.path(key)))
 
+    async def head(self, key: str, size: int) -> bytes:
+        """The first `size` bytes of object `key`."""
+        return await self._call(self._head, key, size)
+
+    def _head(self, key: str, size: int) -> bytes:
+        with self.storage.open(key) as file:
+            return file.read(size)
+
     async def list(self, prefix: str) -> list[str]:
         return await anyio.to_thread.run_sync(self.storage.list, prefix)
 

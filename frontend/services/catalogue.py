@@ -3,6 +3,7 @@
 import asyncio
 import time
 
+from frontend.core.security import is_ascii_number
 from frontend.services.bucket import Bucket
 
 
@@ -11,7 +12,7 @@ def models_from_keys(keys: list[str]) -> dict[str, list[str]]:
     found: dict[str, set[str]] = {}
     for key in keys:
         parts = key.split("/")
-        if len(parts) >= 4 and parts[0] == "models" and parts[2].isdigit():
+        if len(parts) >= 4 and parts[0] == "models" and is_ascii_number(parts[2]):
             found.setdefault(parts[1], set()).add(parts[2])
     return {name: sorted(versions, key=int) for name, versions in sorted(found.items())}
 

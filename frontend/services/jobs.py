@@ -14,6 +14,7 @@ from frontend.core.config import FrontendSettings
 from frontend.core.errors import BadRequest
 from frontend.core.logging import note_for_access_log
 from frontend.core.metrics import ApiMetrics
+from frontend.core.security import is_ascii_number
 from frontend.schemas import JobForm, JobView, PredictRequest
 from frontend.services.bucket import Bucket
 from frontend.services.catalogue import ModelCatalogue
@@ -43,7 +44,7 @@ def iso_time(value: str | None) -> str | None:
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return int(value) if value and is_ascii_number(value) else None
 
 
 def _progress(status: str | None, progress: str | None) -> int | None:

@@ -4,7 +4,7 @@ import re
 import unicodedata
 import uuid
 
-from consumers.filetypes import MAX_STEM_LENGTH, SNIFF_BYTES, file_kind
+from consumers.filetypes import MAX_STEM_LENGTH, file_kind
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -10,6 +10,7 @@ import pytest
 
 from consumers.storage import Storage
 from tests.consumers.conftest import synthetic_tiff
+from tests.consumers.processing.samples import zip_of
 from tests.fixtures.consumers import ConsumerPool, JobClient
 from tests.fixtures.servers import RedisServer
 
@@ -81,19 +82,11 @@ def test_a_zip_bomb_fails_with_a_reason_and_bounded_memory(setup, head, expected
     assert pool.alive() == [consumer]
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in members.items():
-            archive.writestr(name, content)
-    return buffer.getvalue()
-
-
 def test_the_consumer_still_unpacks_good_zips_after_bombs(setup):
     pool, consumer, client, bucket = setup
     members = {"plate/a.tif": synthetic_tiff(40, (128, 128))[0], "b.tif": synthetic_tiff(41, (128, 128))[0]}
     client.submit(bomb(b""), "bomb.zip")
-    key = client.submit(_zip(members), "good.zip")
+    key = client.submit(zip_of(members), "good.zip")
     job = client.wait_status(key, {"waiting", "done", "failed"}, timeout=300)
     assert job["total_jobs"] == "2", job.get("reason")
     children = [client.job(child) for child in job["children"].split(",")]
@@ -105,7 +98,7 @@ def test_the_consumer_still_unpacks_good_zips_after_bombs(setup):
 
 def test_failures_name_images_unambiguously(setup):
     _, _, client, _ = setup
-    upload = _zip({"a,b.tif": b"II*\x00 a TIFF's first bytes, then nothing an image is made of",
+    upload = zip_of({"a,b.tif": b"II*\x00 a TIFF's first bytes, then nothing an image is made of",
                    "good.tif": synthetic_tiff(42, (128, 128))[0]})
     job = client.wait_final(client.submit(upload, "commas.zip"), timeout=300)
     failures = json.loads(job["failures"])

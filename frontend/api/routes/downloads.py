@@ -1,4 +1,3 @@
-import mimetypes
 import posixpath
 from typing import Annotated
 
@@ -6,6 +5,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, RedirectResponse
 from starlette.exceptions import HTTPException
 
+from consumers.filetypes import MEDIA_TYPES, SNIFF_BYTES, file_kind
 from frontend.api.deps import BucketDep, CredentialsDep, SettingsDep, is_authorized
 from frontend.core.security import signature_valid
 from frontend.schemas import Message
@@ -26,6 +26,8 @@ async def download(key: str, bucket: BucketDep, settings: SettingsDep, credentia
 
     When a token protects the API, the links in job answers carry `expires` and
     `signature`; a bearer token works too. Cloud buckets: a redirect to a signed URL.
+    Served as the type the file's first bytes say (images inline, others as attachments),
+    with `nosniff` and a sandboxing Content-Security-Policy.
     """
     if not key.startswith(DOWNLOADABLE) or not bucket.is_valid_key(key):
         raise HTTPException(404, "no such file")
@@ -38,6 +40,7 @@ async def download(key: str, bucket: BucketDep, settings: SettingsDep, credentia
     path = bucket.local_path(key)
     if path is None:
         return RedirectResponse(await bucket.link(key), status_code=307)
-    media_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+    # The type its first bytes say, never its name's: a `.svg` or `.html` is no image here.
+    media_type = MEDIA_TYPES.get(file_kind(await bucket.head(key, SNIFF_BYTES)) or "", "application/octet-stream")
     return FileResponse(path, media_type=media_type, filename=posixpath.basename(key),
                         content_disposition_type="inline" if media_type.startswith("image/") else "attachment")

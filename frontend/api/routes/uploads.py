@@ -3,9 +3,10 @@ from typing import Annotated
 from fastapi import APIRouter, File, UploadFile
 from starlette.exceptions import HTTPException
 
+from consumers.filetypes import SNIFF_BYTES
 from frontend.api.deps import BucketDep, MetricsDep, SettingsDep
 from frontend.schemas import Message, UploadResponse
-from frontend.services.uploads import SNIFF_BYTES, UploadRejected, safe_name, sniff, upload_key
+from frontend.services.uploads import UploadRejected, safe_name, sniff, upload_key
 
 router = APIRouter(tags=["uploads"])
 
