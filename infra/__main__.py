@@ -121,6 +121,7 @@ consumer_pools = [
     for job_type in cfg.job_types
 ]
 
+ingress_config = platform.ingress_config(namespace.name) if platform.ingress_config is not None else None
 frontend = Frontend("frontend", FrontendArgs(
     provider=cluster.provider,
     namespace=namespace.name,
@@ -137,6 +138,7 @@ frontend = Frontend("frontend", FrontendArgs(
     ingress_annotations=platform.ingress_annotations,
     service_annotations=platform.service_annotations,
     ingress_controller=platform.ingress_controller,
+    ingress_config=ingress_config,
     extra_env=platform.workload_env,
 ))
 portal = platform.publish_portal(frontend.address)

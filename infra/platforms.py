@@ -16,6 +16,7 @@ from pathlib import Path
 import pulumi
 
 from components.aws.bucket import S3Bucket, S3BucketArgs
+from components.aws.budget import AccountBudget, AccountBudgetArgs
 from components.aws.bucket_cors import BucketCors, BucketCorsArgs
 from components.aws.ci_runner import CiRunnerAccess, CiRunnerAccessArgs
 from components.aws.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
@@ -30,12 +31,13 @@ from components.aws.portal_dns import PortalDnsRecord, PortalDnsRecordArgs
 from components.aws.registry import DockerHubCache, DockerHubCacheArgs, EcrRegistry, EcrRegistryArgs
 from components.aws.workload_identity import EksPodIdentity, EksPodIdentityArgs
 from components.gcp.bucket import KioskBucket, KioskBucketArgs
+from components.gcp.budget import ProjectBudget, ProjectBudgetArgs
 from components.gcp.gke import CpuPoolSpec, GkeCluster, GkeClusterArgs, GpuPoolSpec, SystemPoolSpec
 from components.gcp.memorystore import Memorystore, MemorystoreArgs
 from components.gcp.model_objects import GcsModelObjects, GcsModelObjectsArgs
 from components.gcp.network import Network, NetworkArgs
 from components.gcp.pod_monitoring import ManagedPrometheusScrapes, ManagedPrometheusScrapesArgs
-from components.gcp.portal import PortalEndpoint, PortalEndpointArgs
+from components.gcp.portal import PortalEndpoint, PortalEndpointArgs, https_redirect
 from components.gcp.registry import ArtifactRegistry, ArtifactRegistryArgs, DockerHubRemote, DockerHubRemoteArgs
 from components.gcp.workload_identity import GkeWorkloadIdentity, GkeWorkloadIdentityArgs
 from components.k8s.frontend import HEALTH_PATH
@@ -94,6 +96,9 @@ class Platform:
     # namespace (GKE with Managed Prometheus: PodMonitoring objects); None
     # when the cluster has no managed collector to configure (EKS).
     scrape_metrics: Callable[[pulumi.Input[str], Sequence[MetricsEndpoint]], object] | None
+    # Declares, in a namespace, what the portal's Ingress refers to (GKE's
+    # HTTPS redirect); None when the Ingress needs nothing of the kind.
+    ingress_config: Callable[[pulumi.Input[str]], pulumi.Resource | None] | None = None
     # The cache Docker Hub images are pulled through; None pulls them directly.
     image_mirror: ImageMirror | None = None
     # Stack outputs only this family has (where EKS's CI runner goes).
@@ -204,10 +209,16 @@ def gcp_platform(cfg: KioskConfig) -> Platform:
             provider=cluster.info.provider, namespace=namespace, endpoints=tuple(endpoints),
         ))
 
+    def ingress_config(namespace: pulumi.Input[str]) -> pulumi.Resource | None:
+        # With a domain the portal serves HTTPS, and plain HTTP redirects to it.
+        return https_redirect("kiosk-https-redirect", cluster.info.provider, namespace) if cfg.domain else None
+
     def publish_portal(_ingress_address: pulumi.Output[str]) -> PublishedPortal:
         # The Ingress gets the reserved IP; the bucket's CORS already names the URL.
         return PublishedPortal(url=portal.url, address=portal.address.address)
 
+    if cfg.budget is not None:
+        ProjectBudget("kiosk-budget", ProjectBudgetArgs(project=gke.project, budget=cfg.budget))
     return Platform(
         cluster=cluster.info,
         bucket_name=bucket.name,
@@ -227,6 +238,7 @@ def gcp_platform(cfg: KioskConfig) -> Platform:
         publish_portal=publish_portal,
         scrape_metrics=scrape_metrics if cluster.managed_prometheus else None,
         image_mirror=docker_hub.mirror,
+        ingress_config=ingress_config,
     )
 
 
@@ -337,6 +349,8 @@ def aws_platform(cfg: KioskConfig) -> Platform:
         BucketCors("kiosk-data-cors", BucketCorsArgs(bucket=bucket.name, origins=(url, *cfg.cors_origins)))
         return PublishedPortal(url=url, address=ingress_address)
 
+    if cfg.budget is not None:
+        AccountBudget("kiosk-budget", AccountBudgetArgs(name=f"kiosk-{cfg.stack}", budget=cfg.budget))
     return Platform(
         cluster=info,
         bucket_name=bucket.name,

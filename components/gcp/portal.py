@@ -6,6 +6,13 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+
+from components.k8s.objects import metadata
+
+# The FrontendConfig that makes the GKE Ingress redirect HTTP to HTTPS.
+HTTPS_REDIRECT = "frontend-https-redirect"
+FRONTEND_CONFIG_ANNOTATION = "networking.gke.io/v1beta1.FrontendConfig"
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,7 @@ class PortalEndpoint(pulumi.ComponentResource):
                 opts=child,
             )
             annotations["ingress.gcp.kubernetes.io/pre-shared-cert"] = cert.name
+            annotations[FRONTEND_CONFIG_ANNOTATION] = HTTPS_REDIRECT
             self.url: pulumi.Output[str] = pulumi.Output.from_input(f"https://{args.domain}")
         else:
             self.url = self.address.address.apply(lambda ip: f"http://{ip}")
@@ -47,3 +55,16 @@ class PortalEndpoint(pulumi.ComponentResource):
         # straight to pod IPs through a network endpoint group.
         self.service_annotations = {"cloud.google.com/neg": '{"ingress": true}'}
         self.register_outputs({"url": self.url, "address": self.address.address})
+
+
+def https_redirect(name: str, provider: k8s.Provider, namespace: pulumi.Input[str]) -> k8s.apiextensions.CustomResource:
+    """The FrontendConfig (GKE's CRD) the portal's Ingress names when it serves
+    HTTPS: its load balancer answers plain HTTP with a 301 to HTTPS."""
+    return k8s.apiextensions.CustomResource(
+        name,
+        api_version="networking.gke.io/v1beta1",
+        kind="FrontendConfig",
+        metadata=metadata(HTTPS_REDIRECT, namespace, {"app.kubernetes.io/part-of": "kiosk"}),
+        spec={"redirectToHttps": {"enabled": True}},  # 301, the default response
+        opts=pulumi.ResourceOptions(provider=provider),
+    )

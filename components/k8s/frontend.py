@@ -61,6 +61,9 @@ class FrontendArgs:
     # admission webhook must answer before the Ingress is created, and the
     # Ingress must go (and its load balancer with it) before the controller.
     ingress_controller: pulumi.Resource | None = None
+    # An object the Ingress's annotations name (GKE's FrontendConfig): created
+    # before the Ingress, deleted after it.
+    ingress_config: pulumi.Resource | None = None
 
 
 class Frontend(pulumi.ComponentResource):
@@ -160,7 +163,7 @@ class Frontend(pulumi.ComponentResource):
             spec=ingress_spec,
             opts=pulumi.ResourceOptions(
                 parent=self, provider=args.provider,
-                depends_on=[args.ingress_controller] if args.ingress_controller is not None else None,
+                depends_on=[r for r in (args.ingress_controller, args.ingress_config) if r is not None],
             ),
         )
         # The load balancer's address as the Ingress status reports it (an IP

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 
 import pulumi
@@ -14,6 +15,19 @@ def metadata(name: pulumi.Input[str], namespace: pulumi.Input[str], labels: Mapp
     if annotations is not None:
         meta["annotations"] = dict(annotations)
     return meta
+
+
+# Pod template annotation: a digest of the configuration its pods read at
+# start, so changing that configuration rolls them.
+CONFIG_CHECKSUM = "kiosk.dev/config-checksum"
+
+
+def config_checksum(files: Mapping[str, str]) -> str:
+    """sha256 over the files' names and contents."""
+    digest = hashlib.sha256()
+    for key in sorted(files):
+        digest.update(f"{key}\0{files[key]}\0".encode())
+    return digest.hexdigest()
 
 
 def http_get(path: str, port: str) -> dict:

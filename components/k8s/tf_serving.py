@@ -10,7 +10,9 @@ import pulumi_kubernetes as k8s
 
 from components.k8s.keda import StreamTrigger, scaled_object, scaled_object_spec
 from components.k8s.objects import (
+    CONFIG_CHECKSUM,
     cluster_ip_service,
+    config_checksum,
     http_get,
     ingress_only_from,
     keda_scaled_deployment,
@@ -39,6 +41,8 @@ SERVING_UID = 1000
 # Where the model-sync sidecar keeps its state (the time of its last good copy).
 SYNC_STATE_DIR = "/var/run/kiosk-model-sync"
 SYNC_MARKER = f"{SYNC_STATE_DIR}/last-sync"
+# The marker and the AWS CLI's cache under $HOME.
+SYNC_STATE_SIZE = "64Mi"
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,9 @@ class ModelSync:
     env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     cpu: str = "250m"
     memory: str = "512Mi"
+    # Bound of the models' copy on the node's disk (the GPU node's 100 GiB are
+    # shared with TF-Serving's image); past it the kubelet evicts the pod.
+    size_limit: str = "20Gi"
 
     @property
     def max_age_seconds(self) -> int:
@@ -225,6 +232,16 @@ class TfServing(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         labels = {"app.kubernetes.io/name": "tf-serving", "app.kubernetes.io/part-of": "kiosk"}
 
+        # TF-Serving rereads models.config (polled); the batching and
+        # monitoring files are read at start only, so a change to them rolls
+        # the pods through this checksum on the pod template.
+        startup_files = {
+            "batching.config": batching_parameters(
+                args.max_batch_size, args.batch_timeout_micros, args.num_batch_threads,
+                args.max_enqueued_batches,
+            ),
+            "monitoring.config": monitoring_config(),
+        }
         config = k8s.core.v1.ConfigMap(
             name,
             metadata=metadata("tf-serving", args.namespace, labels),
@@ -232,11 +249,7 @@ class TfServing(pulumi.ComponentResource):
                 "models.config": pulumi.Output.from_input(args.model_base_uri).apply(
                     lambda uri: model_config(uri, args.models)
                 ),
-                "batching.config": batching_parameters(
-                    args.max_batch_size, args.batch_timeout_micros, args.num_batch_threads,
-                    args.max_enqueued_batches,
-                ),
-                "monitoring.config": monitoring_config(),
+                **startup_files,
             },
             opts=child,
         )
@@ -281,10 +294,11 @@ class TfServing(pulumi.ComponentResource):
         if args.model_sync is not None:
             container["volumeMounts"].append(
                 {"name": "models", "mountPath": args.model_sync.local_dir, "readOnly": True})
-            volumes += [{"name": "models", "emptyDir": {}}, {"name": "model-sync-state", "emptyDir": {}}]
+            volumes += [{"name": "models", "emptyDir": {"sizeLimit": args.model_sync.size_limit}},
+                        {"name": "model-sync-state", "emptyDir": {"sizeLimit": SYNC_STATE_SIZE}}]
             pod_extra["initContainers"] = [model_sync_container(args.model_sync, args.image_mirror)]
         self.deployment = keda_scaled_deployment(name, "tf-serving", args.namespace, labels, {
-            "metadata": {"labels": labels},
+            "metadata": {"labels": labels, "annotations": {CONFIG_CHECKSUM: config_checksum(startup_files)}},
             "spec": {
                 "serviceAccountName": args.service_account_name,
                 "securityContext": restricted_pod(SERVING_UID),

@@ -15,9 +15,10 @@ from tests.infra.run_stack import merged_config, stack_name
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).resolve().parent / "run_stack.py"
 STACK_FILES = sorted((ROOT / "stacks").glob("Pulumi.*.yaml"))
-# Helm releases and custom resources (KEDA's, GKE Managed Prometheus'): not in
+# Helm releases and custom resources (KEDA's, GKE Managed Prometheus', GKE's FrontendConfig): not in
 # the Kubernetes OpenAPI schema; their own tests check their structure.
-K8S_NON_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:keda.sh/", "kubernetes:monitoring.googleapis.com/")
+K8S_NON_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:keda.sh/", "kubernetes:monitoring.googleapis.com/",
+                   "kubernetes:networking.gke.io/")
 
 
 def start(stack_file: Path, overrides: dict | None = None, tmp_dir: Path | None = None) -> subprocess.Popen:

@@ -394,3 +394,62 @@ def test_docker_hub_path_tells_docker_hub_images_apart(image, path):
     from components.shapes import docker_hub_path
 
     assert docker_hub_path(image) == path
+
+
+# --- 16. config rolls pods, the models' copy is bounded, HTTPS redirects ---------------------
+
+def test_tf_serving_rolls_when_its_start_up_config_changes(tmp_path_factory):
+    """Two runs of a stack that differ only in batching: the pod template differs (a
+    rollout) by its checksum, while a model list change leaves it alone (TF-Serving
+    rereads models.config without a restart)."""
+    from tests.infra.stackrun import run_stacks
+
+    stack = STACKS["dev-gcp"]
+    variants = {"base": {}, "batching": {"kiosk:batchTimeoutMicros": 7000},
+                "models": {"kiosk:models": ["NuclearSegmentation:1", "Other:2"]}}
+    templates = {}
+    for key, overrides in variants.items():
+        (rc, out, err), = run_stacks([stack], overrides, tmp_path_factory.mktemp(key)).values()
+        assert rc == 0, err[-4000:]
+        run = StackRun(stack, json.loads(out), overrides)
+        templates[key] = run.one("kubernetes:apps/v1:Deployment", "tf-serving").inputs["spec"]["template"]
+    checksum = {k: t["metadata"].get("annotations", {}).get("kiosk.dev/config-checksum") for k, t in templates.items()}
+    assert checksum["base"], "no config checksum on TF-Serving's pod template"
+    assert checksum["batching"] != checksum["base"], "a batching change must roll TF-Serving's pods"
+    assert checksum["models"] == checksum["base"], "a model list change is reread in place, no rollout"
+
+
+def test_every_empty_dir_is_bounded(run):
+    for w in run.k8s_objects():
+        if w.kind in ("Deployment", "StatefulSet"):
+            for volume in w.inputs["spec"]["template"]["spec"].get("volumes", []):
+                if "emptyDir" in volume:
+                    assert volume["emptyDir"].get("sizeLimit"), \
+                        f"{w.urn}: emptyDir {volume['name']} may fill the node's disk"
+
+
+def https_redirect_of(run: StackRun):
+    ingress = run.one("kubernetes:networking.k8s.io/v1:Ingress", "frontend")
+    configs = run.of_type("kubernetes:networking.gke.io/v1beta1:FrontendConfig")
+    return ingress, configs
+
+
+def test_gke_ingress_redirects_http_to_https_with_a_domain(tmp_path_factory, gcp_run):
+    from tests.infra.stackrun import run_stacks
+
+    ingress, configs = https_redirect_of(gcp_run)
+    if not gcp_run.cfg("domain"):
+        assert not configs, f"{gcp_run.stack}: no HTTPS to redirect to without a domain"
+        assert "networking.gke.io/v1beta1.FrontendConfig" not in ingress.inputs["metadata"]["annotations"]
+    stack = STACKS[gcp_run.stack]
+    overrides = {"kiosk:domain": "kiosk.example.org"}
+    (rc, out, err), = run_stacks([stack], overrides, tmp_path_factory.mktemp("https")).values()
+    assert rc == 0, err[-4000:]
+    run = StackRun(stack, json.loads(out), overrides)
+    ingress, (config,) = https_redirect_of(run)
+    annotations = ingress.inputs["metadata"]["annotations"]
+    assert annotations["networking.gke.io/v1beta1.FrontendConfig"] == config.inputs["metadata"]["name"]
+    assert config.inputs["metadata"]["namespace"] == ingress.inputs["metadata"]["namespace"], config.urn
+    assert config.inputs["spec"]["redirectToHttps"]["enabled"] is True, config.urn
+    assert annotations.get("ingress.gcp.kubernetes.io/pre-shared-cert"), "redirect only where HTTPS is served"
+    assert run.waits_for(ingress, config.urn), f"{ingress.urn}: its FrontendConfig must exist first"
