@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 
 from components.aws.eks import LOG_RETENTION_DAYS
+from components.budget import MonthlyBudget
 from components.shapes import opens_to_everyone
 
 CLOUDS = ("gcp", "aws")
@@ -150,6 +151,7 @@ class KioskConfig:
     auth_enabled: bool
     gke: GkeSettings | None
     eks: EksSettings | None = None
+    budget: MonthlyBudget | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -327,6 +329,17 @@ def _eks_settings(cfg: pulumi.Config) -> EksSettings:
     )
 
 
+def _budget(cfg: pulumi.Config, cloud: str) -> MonthlyBudget | None:
+    amount = cfg.require_int("monthlyBudget")
+    if amount == 0:
+        return None
+    account = _optional(cfg.require("billingAccount"))
+    if cloud == "gcp" and account is None:
+        raise ValueError("kiosk:monthlyBudget on GCP needs kiosk:billingAccount (the budget lives in it)")
+    return MonthlyBudget(amount, tuple(cfg.require_object("budgetAlertEmails")),
+                         tuple(cfg.require_object("budgetAlertThresholds")), billing_account=account)
+
+
 def load() -> KioskConfig:
     """Read the stack's config (defaults already merged by the CLI)."""
     cfg = pulumi.Config("kiosk")
@@ -370,4 +383,5 @@ def load() -> KioskConfig:
         auth_enabled=cfg.require_bool("authEnabled"),
         gke=_gke_settings(cfg) if cloud == "gcp" else None,
         eks=_eks_settings(cfg) if cloud == "aws" else None,
+        budget=_budget(cfg, cloud),
     )

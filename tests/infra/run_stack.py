@@ -173,6 +173,8 @@ def fake_invoke(token: str, args: dict) -> dict:
         return {"authorizationToken": "QVdTOm1vY2s=", "expiresAt": "2030-01-01T00:00:00Z", "id": AWS_REGION,
                 "password": "mock-ecr-password", "proxyEndpoint": f"https://{ECR_HOST}", "region": AWS_REGION,
                 "registryId": args.get("registryId", AWS_ACCOUNT), "userName": "AWS"}
+    if token == "gcp:organizations/getProject:getProject":  # a budget's project filter needs its number
+        return {"projectId": args.get("projectId", "mock"), "number": "123456789012", "id": "projects/mock"}
     if token == "aws:lb/getHostedZoneId:getHostedZoneId":
         return {"id": "Z35SXDOTRQ7X7K", "region": AWS_REGION}
     raise NotImplementedError(f"no mock for invoke {token}")
