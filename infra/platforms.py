@@ -16,6 +16,7 @@ from pathlib import Path
 import pulumi
 
 from components.aws.bucket import S3Bucket, S3BucketArgs
+from components.aws.budget import AccountBudget, AccountBudgetArgs
 from components.aws.bucket_cors import BucketCors, BucketCorsArgs
 from components.aws.ci_runner import CiRunnerAccess, CiRunnerAccessArgs
 from components.aws.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
@@ -30,6 +31,7 @@ from components.aws.portal_dns import PortalDnsRecord, PortalDnsRecordArgs
 from components.aws.registry import DockerHubCache, DockerHubCacheArgs, EcrRegistry, EcrRegistryArgs
 from components.aws.workload_identity import EksPodIdentity, EksPodIdentityArgs
 from components.gcp.bucket import KioskBucket, KioskBucketArgs
+from components.gcp.budget import ProjectBudget, ProjectBudgetArgs
 from components.gcp.gke import CpuPoolSpec, GkeCluster, GkeClusterArgs, GpuPoolSpec, SystemPoolSpec
 from components.gcp.memorystore import Memorystore, MemorystoreArgs
 from components.gcp.model_objects import GcsModelObjects, GcsModelObjectsArgs
@@ -215,6 +217,8 @@ def gcp_platform(cfg: KioskConfig) -> Platform:
         # The Ingress gets the reserved IP; the bucket's CORS already names the URL.
         return PublishedPortal(url=portal.url, address=portal.address.address)
 
+    if cfg.budget is not None:
+        ProjectBudget("kiosk-budget", ProjectBudgetArgs(project=gke.project, budget=cfg.budget))
     return Platform(
         cluster=cluster.info,
         bucket_name=bucket.name,
@@ -345,6 +349,8 @@ def aws_platform(cfg: KioskConfig) -> Platform:
         BucketCors("kiosk-data-cors", BucketCorsArgs(bucket=bucket.name, origins=(url, *cfg.cors_origins)))
         return PublishedPortal(url=url, address=ingress_address)
 
+    if cfg.budget is not None:
+        AccountBudget("kiosk-budget", AccountBudgetArgs(name=f"kiosk-{cfg.stack}", budget=cfg.budget))
     return Platform(
         cluster=info,
         bucket_name=bucket.name,
