@@ -59,6 +59,37 @@ def test_keys_cannot_escape_the_root(storage, key):
         storage.path(key)
 
 
+def test_local_writes_go_through_a_partial_file_that_listings_hide(tmp_path):
+    """While a write is under way readers see the old object, listings hide its `.partial`; a
+    failed write leaves the old object and no `.partial`."""
+    storage = Storage(str(tmp_path / "bucket"))
+    folder = tmp_path / "bucket" / "output" / "j"
+    storage.write("output/j/a.zip", b"old")
+    seen = []
+
+    def chunks():
+        yield b"ne"
+        seen.append((sorted(p.name for p in folder.iterdir()), storage.read("output/j/a.zip"),
+                     storage.list("output/")))
+        yield b"w"
+
+    storage.write_chunks("output/j/a.zip", chunks())
+    [(files, during, listed)] = seen
+    assert len(files) == 2 and files[0] == "a.zip" and files[1].startswith("a.zip.") and files[1].endswith(".partial")
+    assert during == b"old" and listed == ["output/j/a.zip"]
+    assert storage.read("output/j/a.zip") == b"new" and [p.name for p in folder.iterdir()] == ["a.zip"]
+
+    def failing():
+        yield b"half"
+        raise OSError("the upload broke off")
+
+    with pytest.raises(OSError):
+        storage.write_chunks("output/j/a.zip", failing())
+    assert storage.read("output/j/a.zip") == b"new" and [p.name for p in folder.iterdir()] == ["a.zip"]
+    (folder / "b.zip.0123.partial").write_bytes(b"a writer that was killed")
+    assert storage.list("output/") == ["output/j/a.zip"]
+
+
 def test_local_download_url_is_served_by_the_api(tmp_path):
     storage = Storage(str(tmp_path), public_url="http://kiosk.test/")
     assert storage.download_url("output/a b.zip", 60) == "http://kiosk.test/api/download/output/a%20b.zip"
