@@ -61,10 +61,14 @@ def test_a_child_that_ignores_sigterm_is_killed_with_its_process_group(tmp_path)
     wait_until(lambda: ready.exists() and ready.read_text().strip(), 10, "the stubborn child")
     grandchild = int(ready.read_text())
     started = time.monotonic()
-    sup.stop([child], timeout=0.5)
-    assert child.process.returncode == -signal.SIGKILL
-    assert time.monotonic() - started >= 0.5  # it was given its chance to stop
-    wait_until(lambda: not _alive(grandchild), 10, "the stubborn child's own child")
+    try:
+        sup.stop([child], timeout=0.5)
+        assert child.process.returncode == -signal.SIGKILL
+        assert time.monotonic() - started >= 0.5  # it was given its chance to stop
+        wait_until(lambda: not _alive(grandchild), 10, "the stubborn child's own child")
+    finally:
+        if _alive(grandchild):
+            os.kill(grandchild, signal.SIGKILL)
 
 
 SUPERVISE = """
