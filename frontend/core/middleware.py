@@ -221,7 +221,8 @@ _BUSY = "the kiosk is receiving as many uploads as it can hold; try again shortl
 
 
 def _busy() -> JSONResponse:
-    return JSONResponse({"message": _BUSY}, status_code=503, headers={"Retry-After": "10"})
+    """The answer before the body is read; closing the connection, the body is not received either."""
+    return JSONResponse({"message": _BUSY}, status_code=503, headers={"Retry-After": "10", "Connection": "close"})
 
 
 def _too_large(limit: int) -> str:

@@ -85,7 +85,7 @@ def test_uploads_past_the_in_flight_budget_are_503_until_one_ends(api_for, confi
         wait_until(lambda: answers.append(httpx.post(f"{api.url}/api/upload", files=upload))
                    or answers[-1].status_code == 503, 20, "a 503 while the slow upload is in")
         refused = answers[-1]
-        assert refused.headers["retry-after"]
+        assert refused.headers["retry-after"] and refused.headers["connection"] == "close"
         assert "try again" in refused.json()["message"]
     wait_until(lambda: httpx.post(f"{api.url}/api/upload", files=upload).status_code == 200, 20,
                "the budget to be free again")
