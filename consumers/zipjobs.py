@@ -45,7 +45,7 @@ def _fan_out(services: Services, key: str, request: JobRequest) -> None:
                              "downloading the zip file") as source, \
             ZipImages(source, max_members=settings.max_zip_members, max_total_bytes=settings.max_zip_bytes,
                       max_ratio=settings.max_zip_ratio) as images:
-        for name, info in images.members:  # every kind is checked before anything is written
+        for _, info in images.members:  # every kind is checked before anything is written
             if file_kind(images.head(info, SNIFF_BYTES)) not in IMAGE_KINDS:
                 raise JobInputError(f"the image '{info.filename}' in the ZIP archive is not a TIFF, PNG or "
                                     "JPEG image (its first bytes say otherwise)")
