@@ -16,6 +16,7 @@ from consumers.jobstore import JobStore
 from consumers.services import guarded
 
 from tests.consumers.conftest import synthetic_tiff
+from tests.fixtures.servers import wait_until
 
 
 def _png(shape, mode="L") -> bytes:
@@ -88,6 +89,7 @@ def test_a_long_member_name_is_cut_as_upload_names_are(kiosk):
     job = kiosk.client.wait_status(key, {"waiting", "done", "failed"})
     assert job.get("reason") is None and job["total_jobs"] == "1"
     [child] = job["children"].split(",")
+    wait_until(lambda: kiosk.client.job(child), 60, "the child")  # queued just after `waiting`
     assert kiosk.client.job(child)["original_name"] == "n" * 120 + ".tif"
 
 

@@ -12,7 +12,7 @@ from consumers.storage import Storage
 from tests.consumers.conftest import synthetic_tiff
 from tests.consumers.processing.samples import zip_of
 from tests.fixtures.consumers import ConsumerPool, JobClient
-from tests.fixtures.servers import RedisServer
+from tests.fixtures.servers import RedisServer, wait_until
 
 MiB = 1 << 20
 BOMB_BYTES = 1536 * MiB  # the attack's member: 1.5 GiB of zeros, about 1.5 MB compressed
@@ -89,8 +89,9 @@ def test_the_consumer_still_unpacks_good_zips_after_bombs(setup):
     key = client.submit(zip_of(members), "good.zip")
     job = client.wait_status(key, {"waiting", "done", "failed"}, timeout=300)
     assert job["total_jobs"] == "2", job.get("reason")
-    children = [client.job(child) for child in job["children"].split(",")]
-    assert sorted(child["original_name"] for child in children) == ["b.tif", "plate__a.tif"]
+    keys = job["children"].split(",")  # each child is queued just after the zip turns `waiting`
+    wait_until(lambda: all(client.job(child) for child in keys), 60, "the children")
+    assert sorted(client.job(child)["original_name"] for child in keys) == ["b.tif", "plate__a.tif"]
     folder = bucket / "uploads" / key.split(":")[1]
     assert (folder / "plate__a.tif").read_bytes() == members["plate/a.tif"]
     assert pool.alive() == [consumer]
