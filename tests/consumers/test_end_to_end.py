@@ -138,7 +138,7 @@ def test_zip_job_fans_out_and_aggregates_with_failures(kiosk):
     # The unpacked images are removed once aggregated; the uploaded zip stays for its lifecycle rule.
     assert not any(kiosk.storage.exists(child["input_file_name"]) for child in children)
     assert kiosk.storage.exists(kiosk.client.job(key)["input_file_name"])
-    _assert_real_timings(job, submitted, seen_final, ("download_time", "upload_time", "cleanup_time"))
+    _assert_real_timings(job, submitted, seen_final, ("children_upload_time", "upload_time", "cleanup_time"))
 
 
 def test_a_job_delivered_twice_yields_one_result(kiosk):
