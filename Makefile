@@ -35,5 +35,6 @@ bench: setup
 	$(BIN)/python -m benchmarks.pipeline
 	$(BIN)/python -m benchmarks.api_load
 
+# make train DATA=../shared/datasets/nuclei (or KIOSK_TRAIN_DATA=...); without one: synthetic images only
 train: setup
-	$(BIN)/python -m training.train_nuclear_segmentation
+	$(BIN)/python -m training.train_nuclear_segmentation $(if $(DATA),--data $(DATA))

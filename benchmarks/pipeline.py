@@ -28,7 +28,7 @@ import tifffile
 from consumers.jobs import JobRequest
 from consumers.model_client import ModelSpec
 from consumers.processing.archive import zip_bytes
-from consumers.segmentation import assign_outputs, postprocess, preprocess, result_files
+from consumers.segmentation import result_files, segment_in_process
 from consumers.settings import ConsumerSettings
 from consumers.storage import Storage
 from tests.fixtures.consumers import ConsumerPool, JobClient
@@ -65,14 +65,11 @@ class InProcess:
     def run(self, data: bytes) -> bytes:
         request = JobRequest(job_type="segmentation", input_file_name="uploads/x.tif",
                              original_name="x.tif", model_name=MODEL)
-        frames = preprocess(data, request, self.settings, self.spec)
-        tiles = np.concatenate([frame.tiles for frame in frames])
-        size = self.settings.max_batch_size
-        parts = [self.predict_fn(image=tiles[start:start + size])
-                 for start in range(0, len(tiles), size)]
-        assign_outputs(frames, {name: np.concatenate([part[name].numpy() for part in parts])
-                                for name in self.spec.output_names})
-        return zip_bytes(result_files("x", frames, postprocess(frames)))
+        image, labels = segment_in_process(data, request, self.settings, self.spec, self.predict)
+        return zip_bytes(result_files("x", image, labels))
+
+    def predict(self, tiles: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: value.numpy() for name, value in self.predict_fn(image=tiles).items()}
 
 
 def measure_in_process(pipeline: InProcess, images: list[bytes]) -> float:

@@ -46,7 +46,7 @@ RESULT_FIELDS = (
     "created_at", "finished_at", "total_time", "total_jobs", "prediction_time",
     "predict_retries", "postprocess_time", "upload_time", "download_time",
     "children_upload_time", "cleanup_time", "updated_at", "children", "attempts", "identity",
-    "preview_file_name", "nuclei",
+    "preview_file_name", "preview_image_file_name", "nuclei", "estimated_diameter", "scale_used", "scale_source", "pixel_size_um",
 )
 """Fields the pipeline writes after creation."""
 
@@ -60,7 +60,8 @@ class JobRequest:
     original_name: str
     model_name: str
     model_version: str = ""
-    scale: float = 1.0
+    scale: float | None = None  # None: estimated from the image
+    image_mpp: float | None = None  # µm per pixel, if the client knows it
     dimension_order: str = ""
     channels: tuple[int, ...] = ()
     segmentation_type: str = ""
@@ -80,7 +81,8 @@ class JobRequest:
         # A shallow read of the fields: asdict's deep copy is a measurable part of a submission.
         values = {f.name: getattr(self, f.name) for f in _FIELDS}
         values["channels"] = ",".join(str(c) for c in self.channels)
-        values["scale"] = repr(float(self.scale))
+        values["scale"] = "" if self.scale is None else repr(float(self.scale))
+        values["image_mpp"] = "" if self.image_mpp is None else repr(float(self.image_mpp))
         values["created_at"] = repr(float(self.created_at))
         return {k: str(v) for k, v in values.items()}
 
@@ -94,7 +96,8 @@ class JobRequest:
             original_name=fields.get("original_name", ""),
             model_name=fields["model_name"],
             model_version=fields.get("model_version", ""),
-            scale=float(fields.get("scale") or 1.0),
+            scale=_optional_float(fields.get("scale")),
+            image_mpp=_optional_float(fields.get("image_mpp")),
             dimension_order=fields.get("dimension_order", ""),
             channels=channels,
             segmentation_type=fields.get("segmentation_type", ""),
@@ -108,6 +111,10 @@ class JobRequest:
 
 
 _FIELDS = dataclass_fields(JobRequest)
+
+
+def _optional_float(text: str | None) -> float | None:
+    return float(text) if text else None
 
 
 PRIVATE_FIELDS = frozenset({"identity"})

@@ -3,10 +3,15 @@
 Jobs claimed together are predicted together: their tiles share Predict
 batches, so a GPU sees full batches when the queue is deep. Each job still
 succeeds or fails on its own.
+
+A job without a scale is rescaled so that its nuclei are the size the model was
+trained at (`consumers.processing.diameter`); when the nuclei the model finds are
+still far from that size, the job is rescaled by them and predicted once more.
 """
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import PurePosixPath
@@ -17,9 +22,11 @@ from consumers.errors import JobInputError
 from consumers.jobs import JobRequest, JobStatus, parse_job_key
 from consumers.processing.archive import label_tiff, zip_bytes
 from consumers.processing.channels import select_channels
+from consumers.processing.diameter import ScaleChoice, choose_scale, refined_scale
 from consumers.processing.imageio import read_image
+from consumers.processing.measurements import measurements_csv
 from consumers.processing.normalize import normalize
-from consumers.processing.overlay import overlay_png
+from consumers.processing.overlay import grey_png, overlay_png
 from consumers.processing.postprocess import labels_from_predictions
 from consumers.processing.resize import rescale, restore_labels
 from consumers.processing.tiling import TileLayout, stitch_tiles, tile_image
@@ -29,30 +36,53 @@ from consumers.settings import ConsumerSettings
 
 log = logging.getLogger(__name__)
 
-PREVIEW_NAME = "preview.png"
+PREVIEW_NAME = "preview.png"  # the first frame with the nuclei outlined
+PREVIEW_IMAGE_NAME = "preview_image.png"  # the same without outlines, for the portal's toggle
 
 
 @dataclass
 class Frame:
     """One 2-D frame of an image on its way through the model.
 
-    shape: the frame's original (H, W); preview: its normalised grey pixels for the
-    overlay; tiles/layout: what the model is fed; outputs: what it answered per tile.
+    raw: the frame's selected channels (H, W, C) as uploaded, for the measurements;
+    normalised: the same scaled to [0, 1]; tiles/layout: what the model is fed at the
+    job's scale; outputs: what it answered per tile; labels: the instance labels at the
+    model's scale, once post-processed.
     """
 
-    shape: tuple[int, int]
-    preview: np.ndarray
+    raw: np.ndarray
+    normalised: np.ndarray
     layout: TileLayout
     tiles: np.ndarray
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    labels: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """The frame's original (H, W)."""
+        return self.raw.shape[:2]
+
+
+@dataclass
+class Preprocessed:
+    """An image ready for the model: its frames, the scale they were resampled by, its pixel size."""
+
+    frames: list[Frame]
+    scale: ScaleChoice
+    pixel_size_um: float | None
+
+    @property
+    def tiles(self) -> np.ndarray:
+        """Every frame's tiles, in frame order."""
+        return np.concatenate([frame.tiles for frame in self.frames])
 
 
 @dataclass
 class _Job:
     key: str
     request: JobRequest
-    frames: list[Frame]
-    tiles: np.ndarray
+    spec: ModelSpec
+    image: Preprocessed
     timings: dict[str, float] = field(default_factory=dict)
     predict_retries: int = 0
 
@@ -63,6 +93,8 @@ def run_segmentation(services: Services, keys: list[str]) -> None:
     by_model = lambda job: (job.request.model_name, job.request.model_version)  # noqa: E731
     for _, group in groupby(sorted(prepared, key=by_model), key=by_model):
         predicted = _predict_isolated(services, list(group))
+        rescaled = [job for job in predicted if guarded(services, job.key, _rescale_if_off, services, job)]
+        predicted = [job for job in predicted if job not in rescaled] + _predict_isolated(services, rescaled)
         for job in predicted:
             guarded(services, job.key, _finish, services, job)
 
@@ -75,28 +107,63 @@ def _prepare(services: Services, key: str) -> _Job:
     data = services.retry.call(lambda: _read_input(services, request), "downloading the input")
     download_time = time.monotonic() - started
     spec = services.model.metadata(request.model_name, request.model_version or None)
-    frames = preprocess(data, request, settings, spec)
-    job = _Job(key, request, frames, np.concatenate([frame.tiles for frame in frames]))
+    job = _Job(key, request, spec, preprocess(data, request, settings, spec))
     job.timings["download_time"] = download_time
     return job
 
 
-def preprocess(data: bytes, request: JobRequest, settings: ConsumerSettings,
-               spec: ModelSpec) -> list[Frame]:
-    """Decode an uploaded image into normalised, rescaled, tiled frames for `spec`'s model."""
+def preprocess(data: bytes, request: JobRequest, settings: ConsumerSettings, spec: ModelSpec) -> Preprocessed:
+    """Decode an uploaded image into normalised, rescaled, tiled frames for `spec`'s model.
+
+    The scale is the job's own, else the pixel size's (the job's, else the file's),
+    else the one that makes the first frame's nuclei the model's size.
+    """
     image = read_image(data, request.original_name, max_pixels=settings.max_image_pixels,
                        max_channels=settings.max_channels,
                        dimension_order=request.dimension_order or None)
     pixels = select_channels(image, list(request.channels) or None, spec.channels or 1,
                              model_name=request.model_name)
+    pixel_size = request.image_mpp or image.pixel_size_um
+    normalised = [normalize(frame) for frame in pixels]
+    choice = choose_scale(request.scale, pixel_size, normalised[0].max(axis=-1),
+                          pixels=pixels.shape[1] * pixels.shape[2], max_pixels=settings.max_image_pixels)
+    frames = [Frame(raw, frame, *_tiled(frame, choice.scale, settings, spec))
+              for raw, frame in zip(pixels, normalised)]
+    return Preprocessed(frames, choice, pixel_size)
+
+
+def _tiled(normalised: np.ndarray, scale: float, settings: ConsumerSettings,
+           spec: ModelSpec) -> tuple[TileLayout, np.ndarray]:
     tile = spec.tile_height or settings.tile_size
-    frames = []
-    for frame in pixels:
-        normalised = normalize(frame)
-        scaled = rescale(normalised, request.scale, max_pixels=settings.max_image_pixels)
-        tiles, layout = tile_image(scaled, tile=tile, overlap=min(settings.tile_overlap, tile // 2))
-        frames.append(Frame(frame.shape[:2], normalised.max(axis=-1), layout, tiles))
-    return frames
+    scaled = rescale(normalised, scale, max_pixels=settings.max_image_pixels)
+    tiles, layout = tile_image(scaled, tile=tile, overlap=min(settings.tile_overlap, tile // 2))
+    return layout, tiles
+
+
+def rescale_if_off(image: Preprocessed, settings: ConsumerSettings, spec: ModelSpec) -> bool:
+    """Re-tile `image` at a refined scale if the nuclei predicted in its first frame are far
+    from the model's size (see `refined_scale`); True if it was, and needs predicting again."""
+    first = image.frames[0]
+    first.labels = frame_labels(first)
+    better = refined_scale(image.scale, first.labels, pixels=first.raw.shape[0] * first.raw.shape[1],
+                           max_pixels=settings.max_image_pixels)
+    if better is None:
+        return False
+    image.scale = better
+    for frame in image.frames:
+        frame.layout, frame.tiles = _tiled(frame.normalised, better.scale, settings, spec)
+        frame.outputs, frame.labels = {}, None
+    return True
+
+
+def _rescale_if_off(services: Services, job: _Job) -> bool:
+    first_scale, started = job.image.scale.scale, time.monotonic()
+    rescaled = rescale_if_off(job.image, services.settings, job.spec)
+    job.timings["postprocess_time"] = time.monotonic() - started
+    if rescaled:
+        log.info("job %s: nuclei far from the model's size at scale %.3g; predicting again at %.3g",
+                 job.key, first_scale, job.image.scale.scale)
+    return rescaled
 
 
 def _read_input(services: Services, request: JobRequest) -> bytes:
@@ -130,31 +197,33 @@ def _predict(services: Services, group: list[_Job]) -> list[_Job]:
         services.store.set_status(job.key, JobStatus.PREDICTING)
     started = time.monotonic()
     result = services.model.predict(request.model_name, request.model_version or None,
-                                    np.concatenate([job.tiles for job in group]))
+                                    np.concatenate([job.image.tiles for job in group]))
     elapsed = time.monotonic() - started
-    assign_outputs([frame for job in group for frame in job.frames], result.outputs)
+    assign_outputs([frame for job in group for frame in job.image.frames], result.outputs)
     for job in group:
-        job.timings["prediction_time"] = elapsed
-        job.predict_retries = result.retries
+        job.timings["prediction_time"] = job.timings.get("prediction_time", 0.0) + elapsed
+        job.predict_retries += result.retries
     return group
 
 
 def _finish(services: Services, job: _Job) -> None:
-    store, key, request = services.store, job.key, job.request
+    store, key, request, image = services.store, job.key, job.request, job.image
     store.set_status(key, JobStatus.POSTPROCESSING)
     started = time.monotonic()
-    labels = postprocess(job.frames)
-    job.timings["postprocess_time"] = time.monotonic() - started
+    labels = postprocess(image.frames)
+    job.timings["postprocess_time"] = job.timings.get("postprocess_time", 0.0) + time.monotonic() - started
 
     store.set_status(key, JobStatus.SAVING)
     started = time.monotonic()
-    files = result_files(result_stem(request.original_name), job.frames, labels)
+    files = result_files(result_stem(request.original_name), image, labels)
     folder = f"output/{parse_job_key(key)[1]}"
     archive_key = f"{folder}/{result_stem(request.original_name)}.zip"
-    preview_key = f"{folder}/{PREVIEW_NAME}"
+    preview_key, preview_image_key = f"{folder}/{PREVIEW_NAME}", f"{folder}/{PREVIEW_IMAGE_NAME}"
     archive = zip_bytes(files)
     preview = next(data for name, data in files.items() if name.endswith(".png"))
+    preview_image = grey_png(image.frames[0].normalised.max(axis=-1))
     services.retry.call(lambda: services.storage.write(preview_key, preview), "saving the preview")
+    services.retry.call(lambda: services.storage.write(preview_image_key, preview_image), "saving the preview")
     services.retry.call(lambda: services.storage.write(archive_key, archive), "saving the results")
     job.timings["upload_time"] = time.monotonic() - started
 
@@ -162,10 +231,43 @@ def _finish(services: Services, job: _Job) -> None:
     store.set_status(
         key, JobStatus.DONE, progress=100, output_file_name=archive_key,
         output_url=services.storage.download_url(archive_key, services.settings.signed_url_seconds),
-        preview_file_name=preview_key, nuclei=sum(len(np.unique(f[f > 0])) for f in labels),
+        preview_file_name=preview_key, preview_image_file_name=preview_image_key, nuclei=sum(len(np.unique(f[f > 0])) for f in labels),
         finished_at=f"{finished:.6f}", total_time=f"{finished - request.created_at:.6f}",
-        predict_retries=job.predict_retries, total_jobs=1,
+        predict_retries=job.predict_retries, total_jobs=1, **scale_fields(image),
         **{name: f"{seconds:.6f}" for name, seconds in job.timings.items()})
+
+
+def scale_fields(image: Preprocessed) -> dict[str, str]:
+    """The job fields that say how an image was scaled: scale_used, scale_source,
+    estimated_diameter (px, when measured) and pixel_size_um (when known)."""
+    fields = {"scale_used": f"{image.scale.scale:.4g}", "scale_source": str(image.scale.source)}
+    if image.scale.estimated_diameter is not None:
+        fields["estimated_diameter"] = f"{image.scale.estimated_diameter:.1f}"
+    if image.pixel_size_um:
+        fields["pixel_size_um"] = f"{image.pixel_size_um:.4g}"
+    return fields
+
+
+Predictor = Callable[[np.ndarray], dict[str, np.ndarray]]
+"""A model called directly: a batch of tiles in, its named output arrays out."""
+
+
+def segment_in_process(data: bytes, request: JobRequest, settings: ConsumerSettings, spec: ModelSpec,
+                       predict: Predictor) -> tuple[Preprocessed, np.ndarray]:
+    """The consumer's steps for one image with `predict` in place of the model server:
+    pre-process, predict in batches, rescale once if the nuclei are off, post-process.
+    Returns the pre-processed image and its (F, H, W) labels."""
+    image = preprocess(data, request, settings, spec)
+    _predict_directly(image, predict, settings.max_batch_size)
+    if rescale_if_off(image, settings, spec):
+        _predict_directly(image, predict, settings.max_batch_size)
+    return image, postprocess(image.frames)
+
+
+def _predict_directly(image: Preprocessed, predict: Predictor, batch_size: int) -> None:
+    tiles = image.tiles
+    parts = [predict(tiles[start:start + batch_size]) for start in range(0, len(tiles), batch_size)]
+    assign_outputs(image.frames, {name: np.concatenate([part[name] for part in parts]) for name in parts[0]})
 
 
 def assign_outputs(frames: list[Frame], outputs: dict[str, np.ndarray]) -> None:
@@ -179,24 +281,32 @@ def assign_outputs(frames: list[Frame], outputs: dict[str, np.ndarray]) -> None:
 
 def postprocess(frames: list[Frame]) -> np.ndarray:
     """Instance labels (F, H, W) at the original size from the frames' model outputs."""
-    return np.stack([_labels(frame) for frame in frames])
+    return np.stack([restore_labels(frame_labels(frame), frame.shape) for frame in frames])
 
 
-def result_files(stem: str, frames: list[Frame], labels: np.ndarray) -> dict[str, bytes]:
-    """The result archive's members: the label image and an overlay preview per frame."""
-    overlays = [overlay_png(frame.preview, frame_labels) for frame, frame_labels in zip(frames, labels)]
-    files = {f"{stem}_labels.tif": label_tiff(labels[0] if len(labels) == 1 else labels)}
+def frame_labels(frame: Frame) -> np.ndarray:
+    """A frame's instance labels at the model's scale (post-processed once, then kept)."""
+    if frame.labels is None:
+        fgbg = stitch_tiles(frame.outputs["fgbg"], frame.layout)[..., 0]
+        inner = stitch_tiles(frame.outputs["inner_distance"], frame.layout)[..., 0]
+        frame.labels = labels_from_predictions(fgbg, inner)
+    return frame.labels
+
+
+def result_files(stem: str, image: Preprocessed, labels: np.ndarray) -> dict[str, bytes]:
+    """The result archive's members: the label image (with the input's pixel size), an
+    overlay preview per frame and the per-nucleus measurements table."""
+    frames = image.frames
+    overlays = [overlay_png(frame.normalised.max(axis=-1), frame_labels)
+                for frame, frame_labels in zip(frames, labels)]
+    files = {f"{stem}_labels.tif": label_tiff(labels[0] if len(labels) == 1 else labels, image.pixel_size_um),
+             f"{stem}_measurements.csv": measurements_csv(labels, np.stack([frame.raw for frame in frames]),
+                                                          image.pixel_size_um)}
     if len(overlays) == 1:
         files[f"{stem}_overlay.png"] = overlays[0]
     else:
         files.update({f"{stem}_overlay_{i:03d}.png": png for i, png in enumerate(overlays)})
     return files
-
-
-def _labels(frame: Frame) -> np.ndarray:
-    fgbg = stitch_tiles(frame.outputs["fgbg"], frame.layout)[..., 0]
-    inner = stitch_tiles(frame.outputs["inner_distance"], frame.layout)[..., 0]
-    return restore_labels(labels_from_predictions(fgbg, inner), frame.shape)
 
 
 def result_stem(name: str) -> str:

@@ -38,6 +38,7 @@ def _model(text: str) -> tuple[str, str | None]:
 def _options(args: argparse.Namespace) -> JobOptions:
     name, version = args.model or (None, None)
     return JobOptions(job_type=args.job_type, model_name=name, model_version=version, scale=args.scale,
+                      image_mpp=args.image_mpp,
                       poll_seconds=args.poll, expire_seconds=args.expire,
                       preprocess=args.preprocess, postprocess=args.postprocess)
 
@@ -55,6 +56,16 @@ def _counter(progress: tqdm):
         progress.set_postfix(counts, refresh=False)
         progress.update()
     return finished
+
+
+def _found(fields: dict) -> str:
+    """' (N nuclei, ~D px across, scale S estimated)' from a finished job's fields, or ''."""
+    parts = [f"{fields['nuclei']} nuclei"] if fields.get("nuclei") else []
+    if fields.get("estimated_diameter"):
+        parts.append(f"~{fields['estimated_diameter']} px across")
+    if fields.get("scale_used"):
+        parts.append(f"scale {fields['scale_used']} ({fields.get('scale_source') or 'given'})")
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 async def submit(args: argparse.Namespace) -> int:
@@ -76,7 +87,7 @@ async def submit(args: argparse.Namespace) -> int:
         progress.close()
     for run in runs:
         if run.succeeded:
-            print(f"done    {run.source} -> {run.result or run.fields.get('output_url')}")
+            print(f"done    {run.source} -> {run.result or run.fields.get('output_url')}{_found(run.fields)}")
         else:
             kept = f" (the others: {run.result})" if run.result else ""
             print(f"FAILED  {run.source}: {run.problem}{kept}")
@@ -135,7 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     def job_options(command: argparse.ArgumentParser) -> None:
         command.add_argument("--job-type", default="segmentation")
         command.add_argument("--model", type=_model, help="Name or Name:version (default: the kiosk's)")
-        command.add_argument("--scale", type=float, help="the images' scale (default 1)")
+        command.add_argument("--scale", type=float,
+                             help="the images' scale (default: from --image-mpp, else the TIFF's pixel size, "
+                                  "else estimated from the nuclei)")
+        command.add_argument("--image-mpp", type=float, help="the images' pixel size in µm (sets the scale)")
         command.add_argument("--preprocess", default="", help="pre-processing function name (default: none)")
         command.add_argument("--postprocess", default="", help="post-processing function name (default: none)")
         command.add_argument("--concurrency", type=int, default=8, help="jobs in flight (default 8)")

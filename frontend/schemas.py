@@ -46,6 +46,8 @@ Text = Annotated[str, Field(max_length=1024)]
 Scale = Annotated[float, Field(ge=MIN_SCALE, le=MAX_SCALE, allow_inf_nan=False)]
 Channel = Annotated[int, Field(ge=0, le=1023)]
 OptionalScale = Annotated[Scale | None, BeforeValidator(_blank_is_none)]
+OptionalPixelSize = Annotated[Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] | None,
+                              BeforeValidator(_blank_is_none)]
 JobKey = Annotated[str, Field(min_length=1, max_length=128, description="a job key from `/api/predict`")]
 
 
@@ -63,7 +65,8 @@ class JobForm(Camel):
         None, max_length=8, description="axes of the image, e.g. 'CYX'; inferred when absent")
     selected_channels: Annotated[list[Channel] | None, BeforeValidator(_channel_list)] = Field(
         None, max_length=16, description="channel indices, '0,1' or [0, 1]")
-    scale: OptionalScale = Field(None, description="the image's scale; 1 when absent")
+    scale: OptionalScale = Field(None, description="the image's scale; estimated from the image when absent")
+    image_mpp: OptionalPixelSize = Field(None, description="µm per pixel (same as imageMpp)")
     segmentation_type: Annotated[str | None, BeforeValidator(_blank_is_none)] = Field(
         None, pattern=_FUNCTION)
 
@@ -85,7 +88,11 @@ class PredictRequest(Camel):
         None, pattern=_FUNCTION)
     postprocess_function: Annotated[str | None, BeforeValidator(_blank_is_none)] = Field(
         None, pattern=_FUNCTION)
-    data_rescale: OptionalScale = Field(None, description="the image's scale (same as jobForm.scale)")
+    data_rescale: OptionalScale = Field(None, description="the image's scale (same as jobForm.scale); "
+                                        "estimated from the image when absent")
+    image_mpp: OptionalPixelSize = Field(
+        None, description="µm per pixel; sets the scale when no scale is given (else read from the TIFF, "
+                          "else estimated from the nuclei)")
     data_label: Annotated[str | None, BeforeValidator(_int_as_text)] = Field(None, pattern=_NAME)
     cuts: Annotated[str | None, BeforeValidator(_int_as_text)] = Field(
         None, max_length=16, description="accepted for old clients and ignored: tiling is automatic")
@@ -184,7 +191,14 @@ class JobView(BaseModel):
     outputFileName: str | None
     outputUrl: str | None = Field(description="downloads the result archive (freshly signed)")
     previewUrl: str | None = Field(description="the overlay image of a single job's result")
+    previewImageUrl: str | None = Field(None, description="the same image without the outlines")
     nuclei: int | None = Field(description="objects found (a zip job: see its children)")
+    estimatedDiameter: float | None = Field(None, description="the nuclei's typical diameter (px) measured in the "
+                                                              "image, when the scale was estimated")
+    scaleUsed: float | None = Field(None, description="the scale the image was resampled by")
+    scaleSource: str | None = Field(None, description="where the scale came from: given, pixel size, "
+                                                      "estimated, estimated, refined, default")
+    pixelSizeUm: float | None = Field(None, description="µm per pixel, when the job or the file gave it")
     parent: str | None
     totalJobs: int | None
     children: list["JobView"] = []

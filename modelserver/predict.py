@@ -21,8 +21,7 @@ def predict(model: ServedModel, request: predict_pb2.PredictRequest,
     """Answer `request` with `model`; raise ServingError with TF-Serving's code and wording."""
     signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
     signature = model.signature_defs.get(signature_name)
-    function = model.function(signature_name)
-    if signature is None or function is None:
+    if signature is None:
         raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
                            f'Serving signature key "{signature_name}" not found.')
     _check_inputs(signature.inputs, request.inputs, max_batch_size)
@@ -30,7 +29,7 @@ def predict(model: ServedModel, request: predict_pb2.PredictRequest,
 
     inputs = {name: tf.make_ndarray(tensor) for name, tensor in request.inputs.items()}
     try:
-        outputs = function(**inputs)
+        outputs = model.run(signature_name, inputs, output_names)
     except tf.errors.OpError as error:
         raise ServingError(_STATUS_BY_NUMBER.get(error.error_code, grpc.StatusCode.UNKNOWN),
                            error.message) from error
@@ -41,7 +40,7 @@ def predict(model: ServedModel, request: predict_pb2.PredictRequest,
     response.model_spec.signature_name = signature_name
     for name in output_names:
         # make_tensor_proto fills tensor_content with the raw bytes: no per-element encoding.
-        response.outputs[name].CopyFrom(tf.make_tensor_proto(outputs[name].numpy()))
+        response.outputs[name].CopyFrom(tf.make_tensor_proto(outputs[name]))
     return response
 
 

@@ -6,11 +6,11 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import grpc
+import numpy as np
 import tensorflow as tf
-from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+from tensorflow.core.protobuf import meta_graph_pb2
 
 from modelserver.errors import ServingError
 
@@ -22,29 +22,42 @@ SAVED_MODEL_FILE = "saved_model.pb"
 
 @dataclass(frozen=True)
 class ServedModel:
-    """One loaded version of a model: its signature definitions and callable signatures."""
+    """One loaded version of a model: its signature definitions and the session that runs them.
+
+    Loaded as TF-Serving loads a SavedModel: the `serve` meta graph is imported into
+    a graph of its own and its variables restored by the saver into a session, then a
+    signature is run by the tensor names it lists. A SavedModel whose variables only
+    the object graph knows (a Keras model in a `tf.Module` saved by
+    `tf.saved_model.save`) loads, and fails on every run, as it does in TF-Serving.
+    """
 
     name: str
     version: int
     path: Path
     signature_defs: Mapping[str, meta_graph_pb2.SignatureDef]
-    # The object tf.saved_model.load returned; it owns the variables the signatures read.
-    module: Any
+    session: tf.compat.v1.Session
 
-    def function(self, signature_name: str) -> Callable[..., Mapping[str, tf.Tensor]] | None:
-        """The concrete function of a serving signature, or None if the model has no such one."""
-        return self.module.signatures.get(signature_name)
+    def run(self, signature_name: str, inputs: Mapping[str, np.ndarray],
+            output_names: list[str]) -> dict[str, np.ndarray]:
+        """Feed `inputs` (by signature alias) and fetch `output_names` of a signature of this model."""
+        signature = self.signature_defs[signature_name]
+        feeds = {signature.inputs[alias].name: value for alias, value in inputs.items()}
+        fetches = {alias: signature.outputs[alias].name for alias in output_names}
+        return self.session.run(fetches, feeds)
 
 
 def load_served_model(name: str, version: int, path: Path) -> ServedModel:
-    """Load the SavedModel at `path` with its `serve` signature definitions."""
-    saved_model = saved_model_pb2.SavedModel.FromString((path / SAVED_MODEL_FILE).read_bytes())
-    meta_graph = next((graph for graph in saved_model.meta_graphs
-                       if SERVE_TAG in graph.meta_info_def.tags), None)
-    if meta_graph is None:
-        raise ValueError(f"{path} has no meta graph tagged {SERVE_TAG!r}")
-    module = tf.saved_model.load(str(path), tags=[SERVE_TAG])
-    return ServedModel(name, version, path, dict(meta_graph.signature_def), module)
+    """Load the SavedModel at `path` with the session loader and its `serve` signature definitions."""
+    graph = tf.Graph()
+    session = tf.compat.v1.Session(graph=graph)
+    try:
+        with graph.as_default():
+            meta_graph = tf.compat.v1.saved_model.loader.load(session, [SERVE_TAG], str(path))
+    except Exception:
+        session.close()
+        raise
+    graph.finalize()  # nothing may add ops once it serves
+    return ServedModel(name, version, path, dict(meta_graph.signature_def), session)
 
 
 def servable_request(name: str, version: int | None) -> str:

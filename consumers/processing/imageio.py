@@ -19,6 +19,7 @@ import tifffile
 
 from consumers.errors import JobInputError
 from consumers.processing.messages import blame_input, dimensions, pixel_count
+from consumers.processing.pixel_size import tiff_pixel_size
 
 # Letters a person may use in the web form's dimension order.
 ORDER_LETTERS = "ZTCYX"
@@ -50,11 +51,13 @@ class Image:
     colour: True for an RGB picture (PNG/JPEG colour, or an RGB TIFF); alpha is dropped.
     axes: the file's axes as decoded, in tifffile's letters (Y, X; C channel; S colour
         sample; Z, T, Q, I... frame axes), or the dimension order given by the user.
+    pixel_size_um: µm per pixel as the file declares it (TIFF metadata), None if it does not.
     """
 
     pixels: np.ndarray
     colour: bool
     axes: str
+    pixel_size_um: float | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class _Header:
     shape: tuple[int, ...]
     axes: str
     colour: bool
+    pixel_size_um: float | None = None
 
 
 def read_image(
@@ -118,11 +122,12 @@ def _read_tiff(data: bytes, name: str, check: Callable[[_Header], _Header]) -> t
         page = series.keyframe
         palette = page.photometric == tifffile.PHOTOMETRIC.PALETTE
         _check_dtype(series.dtype, name)
+        pixel_size = tiff_pixel_size(tif)
         if palette:
-            header = _Header((*series.shape, 3), series.axes + "S", True)
+            header = _Header((*series.shape, 3), series.axes + "S", True, pixel_size)
         else:
             colour = "S" in series.axes and page.photometric in _TIFF_COLOUR
-            header = _Header(tuple(series.shape), series.axes, colour)
+            header = _Header(tuple(series.shape), series.axes, colour, pixel_size)
         header = check(header)
         pixels = series.asarray()
         if palette:
@@ -206,7 +211,7 @@ def _with_order(header: _Header, order: str, name: str) -> _Header:
         )
     # Still a colour picture only if the user's channel axis is the file's colour-sample axis.
     colour = header.colour and "C" in order and order.index("C") == header.axes.index("S")
-    return _Header(header.shape, order, colour)
+    return _Header(header.shape, order, colour, header.pixel_size_um)
 
 
 def _arrange(pixels: np.ndarray, header: _Header) -> Image:
@@ -222,7 +227,7 @@ def _arrange(pixels: np.ndarray, header: _Header) -> Image:
     if arranged.dtype == bool:
         arranged = arranged.astype(np.uint8)
     native = arranged.dtype.newbyteorder("=")
-    return Image(np.ascontiguousarray(arranged, dtype=native), header.colour, axes)
+    return Image(np.ascontiguousarray(arranged, dtype=native), header.colour, axes, header.pixel_size_um)
 
 
 class _ErrorRecorder(logging.Handler):

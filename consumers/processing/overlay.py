@@ -25,10 +25,25 @@ def overlay_png(image: np.ndarray, labels: np.ndarray) -> bytes:
     (H, W) instance `labels` drawn over it, as PNG bytes."""
     if image.shape != labels.shape or image.ndim != 2:
         raise ValueError(f"expected an (H, W) image and labels of the same shape, got {image.shape} and {labels.shape}")
+    indices = _grey_indices(image)
+    indices[skimage.segmentation.find_boundaries(labels, mode="inner")] = _OUTLINE_INDEX
+    return _png(indices)
+
+
+def grey_png(image: np.ndarray) -> bytes:
+    """The (H, W) image of `overlay_png` without the outlines, pixel for pixel, as PNG bytes."""
+    if image.ndim != 2:
+        raise ValueError(f"expected an (H, W) image, got shape {image.shape}")
+    return _png(_grey_indices(image))
+
+
+def _grey_indices(image: np.ndarray) -> np.ndarray:
     # The stretch the model saw, so the preview shows what was segmented.
     stretched = normalize(image[..., None])[..., 0]
-    indices = np.rint(stretched * (_OUTLINE_INDEX - 1)).astype(np.uint8)
-    indices[skimage.segmentation.find_boundaries(labels, mode="inner")] = _OUTLINE_INDEX
+    return np.rint(stretched * (_OUTLINE_INDEX - 1)).astype(np.uint8)
+
+
+def _png(indices: np.ndarray) -> bytes:
     picture = PIL.Image.fromarray(indices)
     picture.putpalette(_PALETTE)
     buffer = io.BytesIO()

@@ -43,6 +43,12 @@ def rescale(frame: np.ndarray, scale: float, *, max_pixels: int | None = None) -
             f"rescaling the image by {scale:g} gives {width}×{height} = "
             f"{pixel_count(height * width)}; the limit is {pixel_count(max_pixels)}"
         )
+    return resample(frame, (height, width))
+
+
+def resample(frame: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resample an (H, W, C) float32 frame to `shape` (height, width): bilinear, anti-aliased when shrinking."""
+    height, width = shape
     # Pillow's filters widen with the shrink factor, so shrinking averages instead of aliasing.
     channels = [
         PIL.Image.fromarray(np.ascontiguousarray(frame[..., channel], dtype=np.float32)).resize(

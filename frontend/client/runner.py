@@ -14,6 +14,7 @@ SUMMARY_FIELDS = [
     "status", "reason", "failures", "output_url", "output_file_name", "created_at", "finished_at",
     "total_time", "total_jobs", "prediction_time", "predict_retries", "postprocess_time",
     "upload_time", "download_time", "children_upload_time", "cleanup_time",
+    "nuclei", "estimated_diameter", "scale_used", "scale_source",
 ]
 
 
@@ -25,6 +26,7 @@ class JobOptions:
     model_name: str | None = None
     model_version: str | None = None
     scale: float | None = None
+    image_mpp: float | None = None
     poll_seconds: float = 2.0
     expire_seconds: int = 3600
     preprocess: str = ""
@@ -33,7 +35,7 @@ class JobOptions:
     def predict_body(self, uploaded_name: str) -> dict:
         body = {"jobType": self.job_type, "imageName": uploaded_name.removeprefix("uploads/"),
                 "uploadedName": uploaded_name, "modelName": self.model_name,
-                "modelVersion": self.model_version, "dataRescale": self.scale,
+                "modelVersion": self.model_version, "dataRescale": self.scale, "imageMpp": self.image_mpp,
                 "preprocessFunction": self.preprocess or None, "postprocessFunction": self.postprocess or None}
         return {name: value for name, value in body.items() if value is not None}
 

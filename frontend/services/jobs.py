@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import math
 import re
 from datetime import datetime, timezone
 
@@ -47,6 +48,14 @@ def _int(value: str | None) -> int | None:
     return int(value) if value and is_ascii_number(value) else None
 
 
+def _float(value: str | None) -> float | None:
+    try:
+        number = float(value) if value else None
+    except ValueError:
+        return None
+    return number if number is not None and math.isfinite(number) else None
+
+
 def _progress(status: str | None, progress: str | None) -> int | None:
     if status == JobStatus.DONE:
         return 100
@@ -81,7 +90,8 @@ class Jobs:
         scale = form.scale if form.scale is not None else request.data_rescale
         job = JobRequest(
             job_type=request.job_type, input_file_name=input_key, original_name=request.image_name,
-            model_name=model_name, model_version=model_version, scale=scale or 1.0,
+            model_name=model_name, model_version=model_version, scale=scale,
+            image_mpp=form.image_mpp if form.image_mpp is not None else request.image_mpp,
             dimension_order=form.dimension_order or "", channels=tuple(form.selected_channels or ()),
             segmentation_type=form.segmentation_type or "",
             preprocess_function=request.preprocess_function or "",
@@ -183,7 +193,10 @@ class Jobs:
             outputFileName=output,
             outputUrl=await self.bucket.link(output) if output else fields.get("output_url"),
             previewUrl=await self.bucket.link(preview) if preview else None,
+            previewImageUrl=await self.bucket.link(plain) if (plain := fields.get("preview_image_file_name")) else None,
             nuclei=_int(fields.get("nuclei")), parent=fields.get("parent") or None,
+            estimatedDiameter=_float(fields.get("estimated_diameter")), scaleUsed=_float(fields.get("scale_used")),
+            scaleSource=fields.get("scale_source") or None, pixelSizeUm=_float(fields.get("pixel_size_um")),
             totalJobs=_int(fields.get("total_jobs")),
             children=children)
 

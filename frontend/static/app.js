@@ -128,7 +128,7 @@ function render(card, view) {
   showStatus(card, view.status || "new", view.progress);
   const created = view.createdAt ? new Date(view.createdAt).toLocaleString() : "";
   const found = view.nuclei === null || view.nuclei === undefined ? "" : `${view.nuclei} nuclei`;
-  card.querySelector(".job-meta").textContent = [view.model, created, found].filter(Boolean).join(" · ");
+  card.querySelector(".job-meta").textContent = [view.model, created, found, scaleText(view)].filter(Boolean).join(" · ");
   const error = card.querySelector(".job-error");
   error.hidden = view.status !== "failed";
   error.textContent = view.status === "failed" ? lastLine(view.reason) || "The job failed." : "";
@@ -139,6 +139,7 @@ function render(card, view) {
     const preview = card.querySelector(".job-preview");
     preview.hidden = !view.previewUrl;
     if (view.previewUrl) preview.src = view.previewUrl;
+    preview.onclick = () => openViewer(view.name || view.key, view.previewUrl, view.previewImageUrl);
     card.querySelector(".job-download").href = view.outputUrl;
   }
   renderChildren(card.querySelector(".job-children"), view.children || []);
@@ -155,6 +156,8 @@ function renderChildren(list, children) {
       const image = document.createElement("img");
       image.src = child.previewUrl;
       image.alt = `Overlay of ${child.name}`;
+      image.title = "Click to look closely";
+      image.addEventListener("click", () => openViewer(child.name || child.key, child.previewUrl, child.previewImageUrl));
       item.append(image);
     } else if (child.status === "failed") {
       const reason = document.createElement("div");
@@ -164,6 +167,73 @@ function renderChildren(list, children) {
     }
     return item;
   }));
+}
+
+// How the image was scaled: "nuclei ~34 px across · scale 0.59 (estimated)".
+function scaleText(view) {
+  const parts = [];
+  if (view.estimatedDiameter) parts.push(`nuclei ~${Math.round(view.estimatedDiameter)} px across`);
+  if (view.pixelSizeUm) parts.push(`${view.pixelSizeUm} µm/px`);
+  if (view.scaleUsed) parts.push(`scale ${view.scaleUsed} (${view.scaleSource || "given"})`);
+  return parts.join(" · ");
+}
+
+// ---- Looking closely: the overlay large, zoomable, outlines on or off ---------
+
+const viewer = { zoom: 1, overlay: "", plain: "" };
+
+function openViewer(title, overlayUrl, plainUrl) {
+  viewer.overlay = overlayUrl;
+  viewer.plain = plainUrl || "";
+  $("viewer-title").textContent = title;
+  $("viewer-outlines").checked = true;
+  $("viewer-outlines").disabled = !plainUrl;
+  const image = $("viewer-image");
+  image.alt = `Overlay of ${title}`;
+  image.addEventListener("load", fitViewer, { once: true });
+  image.src = overlayUrl;
+  $("viewer").showModal();
+}
+
+function setZoom(zoom) {
+  const image = $("viewer-image");
+  viewer.zoom = Math.min(32, Math.max(0.05, zoom));
+  image.style.width = `${Math.round(image.naturalWidth * viewer.zoom)}px`;
+  $("viewer-zoom").textContent = `${Math.round(viewer.zoom * 100)}%`;
+}
+
+function fitViewer() {
+  const frame = $("viewer-frame");
+  const image = $("viewer-image");
+  if (!image.naturalWidth) return;
+  setZoom(Math.min(frame.clientWidth / image.naturalWidth, frame.clientHeight / image.naturalHeight));
+}
+
+function setUpViewer() {
+  $("viewer-zoom-in").addEventListener("click", () => setZoom(viewer.zoom * 1.5));
+  $("viewer-zoom-out").addEventListener("click", () => setZoom(viewer.zoom / 1.5));
+  $("viewer-fit").addEventListener("click", fitViewer);
+  $("viewer-actual").addEventListener("click", () => setZoom(1));
+  $("viewer-close").addEventListener("click", () => $("viewer").close());
+  $("viewer-outlines").addEventListener("change", (event) => {
+    $("viewer-image").src = event.target.checked || !viewer.plain ? viewer.overlay : viewer.plain;
+  });
+  const frame = $("viewer-frame");
+  frame.addEventListener("wheel", (event) => {
+    event.preventDefault();
+    setZoom(viewer.zoom * (event.deltaY < 0 ? 1.25 : 0.8));
+  }, { passive: false });
+  let drag = null;  // drag to pan
+  frame.addEventListener("pointerdown", (event) => {
+    drag = { x: event.clientX, y: event.clientY, left: frame.scrollLeft, top: frame.scrollTop };
+    event.preventDefault();
+  });
+  window.addEventListener("pointermove", (event) => {
+    if (!drag) return;
+    frame.scrollLeft = drag.left - (event.clientX - drag.x);
+    frame.scrollTop = drag.top - (event.clientY - drag.y);
+  });
+  window.addEventListener("pointerup", () => { drag = null; });
 }
 
 async function refresh(job) {
@@ -196,7 +266,7 @@ function options() {
     jobType: $("job-type").value,
     modelName,
     modelVersion,
-    jobForm: { scale: $("scale").value, dimensionOrder: $("dimension-order").value },
+    jobForm: { scale: $("scale").value, imageMpp: $("image-mpp").value, dimensionOrder: $("dimension-order").value },
   };
 }
 
@@ -284,6 +354,7 @@ $("clear-jobs").addEventListener("click", () => {
 });
 
 setUpDropZone();
+setUpViewer();
 loadChoices();
 saveJobs();
 for (const job of jobs) {

@@ -41,7 +41,7 @@ def _job(services: Services, name: str, data: bytes) -> str:
     key = new_job_key("segmentation")
     services.storage.write(f"uploads/{name}", data)
     request = JobRequest(job_type="segmentation", input_file_name=f"uploads/{name}",
-                         original_name=name, model_name=TINY_MODEL)
+                         original_name=name, model_name=TINY_MODEL, scale=1.0)  # one tile each
     services.queue.submit(key, {**request.to_fields(), "status": "new"})
     return key
 

@@ -1,5 +1,6 @@
 """Submit → done through Redis, consumer processes and the real model server."""
 
+import csv
 import io
 import json
 import time
@@ -9,8 +10,11 @@ import numpy as np
 import PIL.Image
 import pytest
 import tifffile
+from scipy import ndimage
 
+from consumers.processing.diameter import MODEL_DIAMETER, MODEL_PIXEL_SIZE_UM
 from consumers.processing.overlay import OUTLINE_COLOUR
+from consumers.processing.pixel_size import tiff_pixel_size
 from consumers.settings import ConsumerSettings
 from tests.consumers.conftest import synthetic_tiff, tiff_bytes
 from tests.fixtures.servers import wait_until
@@ -45,11 +49,17 @@ def test_synthetic_image_is_segmented_like_its_ground_truth(kiosk):
     seen_final = time.time()
     assert job["status"] == "done", job.get("reason")
     files = _result_files(kiosk, job)
-    assert set(files) == {"cells_labels.tif", "cells_overlay.png"}
+    assert set(files) == {"cells_labels.tif", "cells_overlay.png", "cells_measurements.csv"}
     labels = tifffile.imread(io.BytesIO(files["cells_labels.tif"]))
     assert labels.shape == truth.shape
     assert f1_at_iou(truth, labels) >= 0.8
     assert int(job["nuclei"]) == len(np.unique(labels)) - 1
+    rows = list(csv.DictReader(io.StringIO(files["cells_measurements.csv"].decode())))
+    assert sorted(int(row["label"]) for row in rows) == sorted(np.unique(labels[labels > 0]).tolist())
+    assert sum(int(row["area_px"]) for row in rows) == int((labels > 0).sum())
+    # no scale given: estimated from the image, recorded on the job
+    assert job["scale_source"] == "estimated" and float(job["estimated_diameter"]) > 0
+    assert float(job["scale_used"]) == pytest.approx(MODEL_DIAMETER / float(job["estimated_diameter"]), rel=0.01)  # both rounded
     overlay = PIL.Image.open(io.BytesIO(files["cells_overlay.png"]))
     assert overlay.size == (512, 512)
     assert OUTLINE_COLOUR in {colour for _, colour in overlay.convert("RGB").getcolors(1 << 24)}
@@ -123,15 +133,17 @@ def test_zip_job_fans_out_and_aggregates_with_failures(kiosk):
     assert job["total_jobs"] == "5" and job["progress"] == "100"
     assert json.loads(job["failures"]) == ["broken.tif"]
     children = [kiosk.client.job(child) for child in job["children"].split(",")]
-    assert sorted(child["status"] for child in children) == ["done", "done", "done", "done", "failed"]
+    assert sorted(child["status"] for child in children) == ["done", "done", "done", "done", "failed"], [
+        child.get("reason") for child in children]
     assert len(job["prediction_time"].split(",")) == 5
     files = _result_files(kiosk, job)
     # Same-named images in other folders, or with another extension, keep their own results.
     manifest = json.loads(files["manifest.json"])
     by_image = {image["name"]: image for image in manifest["images"]}
     produced = [name for image in manifest["images"] for name in image["files"]]
-    assert len(set(produced)) == len(produced) == 8 and set(produced) == set(files) - {"manifest.json"}
-    assert sum("_labels" in name and name.endswith(".tif") for name in produced) == 4
+    assert len(set(produced)) == len(produced) == 12 and set(produced) == set(files) - {"manifest.json"}
+    assert sum("_measurements" in name and name.endswith(".csv") for name in produced) == 4
+    assert sum("_labels" in name and name.endswith(".tif") for name in produced) == 4, produced
     assert {by_image["plate__b.tif"]["files"][0], by_image["plate__b.png"]["files"][0]} in (
         {"plate__b_labels.tif", "plate__b_labels_png.tif"}, {"plate__b_labels.tif", "plate__b_labels_tif.tif"})
     assert by_image["broken.tif"]["status"] == "failed" and by_image["broken.tif"]["files"] == []
@@ -139,6 +151,35 @@ def test_zip_job_fans_out_and_aggregates_with_failures(kiosk):
     assert not any(kiosk.storage.exists(child["input_file_name"]) for child in children)
     assert kiosk.storage.exists(kiosk.client.job(key)["input_file_name"])
     _assert_real_timings(job, submitted, seen_final, ("children_upload_time", "upload_time", "cleanup_time"))
+
+
+def test_large_nuclei_are_found_with_no_scale_given(kiosk):
+    """63x-like images: held-out nuclei magnified 5x (about 60-100 px across, smooth as optics
+    make them), no scale sent: each is found as well as at its own size, near enough."""
+    scores = []
+    for index, (image, truth) in enumerate(held_out_samples(3, (256, 256))):
+        big = ndimage.zoom(image.astype(np.float32), 5, order=1)
+        job = kiosk.client.wait_final(kiosk.client.submit(tiff_bytes(big), f"big{index}.tif"))
+        assert job["status"] == "done", job.get("reason")
+        assert job["scale_source"].startswith("estimated")
+        assert float(job["estimated_diameter"]) > 40 and float(job["scale_used"]) < 0.5
+        labels = tifffile.imread(io.BytesIO(_result_files(kiosk, job)[f"big{index}_labels.tif"]))
+        scores.append(f1_at_iou(ndimage.zoom(truth, 5, order=0), labels))
+    assert np.mean(scores) >= 0.75, scores
+
+
+def test_a_given_scale_or_pixel_size_overrides_the_estimate(kiosk):
+    image, _ = held_out_samples(1, (256, 256))[0]
+    given = kiosk.client.wait_final(kiosk.client.submit(tiff_bytes(image), "given.tif", scale=1.5))
+    assert (given["status"], given["scale_used"], given["scale_source"]) == ("done", "1.5", "given")
+    assert "estimated_diameter" not in given
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, image.astype(np.uint16), resolution=(1e4 / 0.2, 1e4 / 0.2), resolutionunit="CENTIMETER")
+    sized = kiosk.client.wait_final(kiosk.client.submit(buffer.getvalue(), "sized.tif"))
+    assert (sized["status"], sized["scale_source"], sized["pixel_size_um"]) == ("done", "pixel size", "0.2")
+    assert float(sized["scale_used"]) == pytest.approx(0.2 / MODEL_PIXEL_SIZE_UM)
+    labels = tifffile.TiffFile(io.BytesIO(_result_files(kiosk, sized)["sized_labels.tif"]))
+    assert tiff_pixel_size(labels) == pytest.approx(0.2)
 
 
 def test_a_job_delivered_twice_yields_one_result(kiosk):
@@ -149,7 +190,8 @@ def test_a_job_delivered_twice_yields_one_result(kiosk):
     assert job["status"] == "done"
     wait_until(lambda: kiosk.client.queue.length() == 0, 60, "both deliveries handled")
     folder = job["output_file_name"].rsplit("/", 1)[0]
-    assert kiosk.storage.list(folder + "/") == sorted([job["output_file_name"], job["preview_file_name"]])
+    assert kiosk.storage.list(folder + "/") == sorted(
+        [job["output_file_name"], job["preview_file_name"], job["preview_image_file_name"]])
     assert kiosk.client.job(key)["finished_at"] == job["finished_at"]
 
 

@@ -21,6 +21,10 @@ from skimage.draw import disk
 from skimage.measure import label
 
 from consumers.jobs import JobStatus
+from consumers.processing.diameter import choose_scale
+from consumers.processing.measurements import measurements_csv
+from consumers.processing.normalize import normalize
+from consumers.processing.overlay import grey_png, overlay_png
 from consumers.jobstore import JobStore
 from consumers.queue import JobQueue
 from consumers.storage import Storage
@@ -136,7 +140,8 @@ class ApiProcess:
 
 class StandInConsumer:
     """Plays a consumer over the real queue: claims jobs, labels bright objects, stores the
-    result archive and its overlay preview, and writes the job fields as consumers do.
+    result archive and its previews (the consumers' own overlay, measurements and scale
+    estimate), and writes the job fields as consumers do.
     Inputs whose name contains `fail` end `failed` with a two-line reason."""
 
     def __init__(self, redis_url: str, bucket_dir: Path) -> None:
@@ -170,15 +175,21 @@ class StandInConsumer:
             return
         labels = label(image > image.mean()).astype(np.uint16)
         stem = Path(job["original_name"]).stem
-        overlay = png_bytes((labels > 0).astype(np.uint8) * 255)
-        output = f"output/{key.split(':')[1]}/{stem}.zip"
-        preview = f"output/{key.split(':')[1]}/{stem}_overlay.png"
-        for name, content in ((output, zip_bytes({f"{stem}_labels.tif": tiff_bytes(labels),
-                                                  f"{stem}_overlay.png": overlay})),
-                              (preview, overlay)):
+        grey = image if image.ndim == 2 else image.max(axis=-1)
+        overlay, plain = overlay_png(grey, labels if labels.ndim == 2 else labels.max(axis=-1)), grey_png(grey)
+        folder = f"output/{key.split(':')[1]}"
+        output, preview, preview_image = f"{folder}/{stem}.zip", f"{folder}/{stem}_overlay.png", f"{folder}/preview_image.png"
+        scale = choose_scale(None, None, normalize(grey[..., None])[..., 0], pixels=grey.size, max_pixels=10**9)
+        files = {f"{stem}_labels.tif": tiff_bytes(labels), f"{stem}_overlay.png": overlay}
+        if labels.ndim == 2:
+            files[f"{stem}_measurements.csv"] = measurements_csv(labels[None], grey[None, ..., None], None)
+        for name, content in ((output, zip_bytes(files)), (preview, overlay), (preview_image, plain)):
             (self.bucket_dir / name).parent.mkdir(parents=True, exist_ok=True)
             (self.bucket_dir / name).write_bytes(content)
+        diameter = {"estimated_diameter": f"{scale.estimated_diameter:.1f}"} if scale.estimated_diameter else {}
         self.store.set_status(key, JobStatus.DONE, output_file_name=output, preview_file_name=preview,
+                              preview_image_file_name=preview_image, scale_used=f"{scale.scale:.4g}",
+                              scale_source=str(scale.source), **diameter,
                               output_url=f"http://stale.example/{output}", finished_at=f"{time.time():.6f}",
                               total_time="0.1", prediction_time="0.05")
 

@@ -52,7 +52,7 @@ def test_upload_preview_download_and_reload(api, consumer, page_for, tmp_path):
     saved = tmp_path / download.value.suggested_filename
     download.value.save_as(saved)
     with zipfile.ZipFile(saved) as archive:
-        assert sorted(archive.namelist()) == ["cells_labels.tif", "cells_overlay.png"]
+        assert sorted(archive.namelist()) == ["cells_labels.tif", "cells_measurements.csv", "cells_overlay.png"]
         labels = tifffile.imread(io.BytesIO(archive.read("cells_labels.tif")))
     assert labels.shape == nuclei_image().shape
     assert labels.max() == len(DISK_CENTRES)
@@ -64,6 +64,37 @@ def test_upload_preview_download_and_reload(api, consumer, page_for, tmp_path):
     expect(card).to_have_attribute("data-status", "done")
     expect(card.locator(".job-preview")).to_be_visible()
     assert page.outside_requests == []
+
+
+def test_the_overlay_opens_large_with_zoom_and_outlines_that_toggle(api, consumer, page_for):
+    page = page_for(api.url)
+    drop_file(page, "#drop-zone", "cells.tif", tiff_bytes(), "image/tiff")
+    card = page.locator(".job").first
+    expect(card.locator(".job-meta")).to_contain_text("scale", timeout=30_000)  # how it was scaled
+    expect(card.locator(".job-meta")).to_contain_text("(estimated")
+    card.locator(".job-preview").click()
+
+    viewer = page.locator("#viewer")
+    expect(viewer).to_be_visible()
+    image = page.locator("#viewer-image")
+    page.wait_for_function("img => img.complete && img.naturalWidth === 64", arg=image.element_handle())
+    fitted = image.bounding_box()["width"]
+    assert fitted > 4 * 64  # fitted to the large dialog, not the thumbnail's size
+    page.locator("#viewer-zoom-in").click()
+    assert image.bounding_box()["width"] == pytest.approx(fitted * 1.5, abs=2)
+    page.locator("#viewer-actual").click()
+    expect(page.locator("#viewer-zoom")).to_have_text("100%")
+    assert image.bounding_box()["width"] == pytest.approx(64, abs=1)
+
+    with_outlines = image.get_attribute("src")
+    page.locator("#viewer-outlines").uncheck()
+    expect(image).not_to_have_attribute("src", with_outlines)
+    plain = image.evaluate("img => new Promise(done => img.complete ? done(img.src) : img.onload = () => done(img.src))")
+    assert "preview_image.png" in plain
+    page.locator("#viewer-outlines").check()
+    expect(image).to_have_attribute("src", with_outlines)
+    page.locator("#viewer-close").click()
+    expect(viewer).to_be_hidden()
 
 
 def test_failed_job_shows_why(api, consumer, page_for):

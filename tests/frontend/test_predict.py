@@ -34,7 +34,7 @@ def test_minimal_request_takes_the_defaults(client, image, job_fields, redis_url
     assert fields["input_file_name"] == f"uploads/{image}"
     assert fields["original_name"] == image
     assert (fields["model_name"], fields["model_version"]) == ("NuclearSegmentation", "2")
-    assert float(fields["scale"]) == 1.0
+    assert fields["scale"] == "" and fields["image_mpp"] == ""  # estimated from the image
     assert fields["channels"] == "" and fields["dimension_order"] == ""
     assert float(fields["created_at"]) > 0
     queued = redis.Redis.from_url(redis_url, decode_responses=True)

@@ -53,10 +53,11 @@ def test_loaded_signature_computes_the_tiny_model(repository_dir):
     repository = ModelRepository(repository_dir)
     image = np.array([[[[-1.0], [0.5]], [[2.0], [0.25]]]], dtype=np.float32)
 
-    outputs = repository.get(TINY_MODEL, None).function("serving_default")(image=image)
+    outputs = repository.get(TINY_MODEL, None).run("serving_default", {"image": image},
+                                                   ["fgbg", "inner_distance"])
 
-    np.testing.assert_array_equal(outputs["fgbg"].numpy(), np.clip(image, 0, 1))
-    np.testing.assert_array_equal(outputs["inner_distance"].numpy(), 2 * image)
+    np.testing.assert_array_equal(outputs["fgbg"], np.clip(image, 0, 1))
+    np.testing.assert_array_equal(outputs["inner_distance"], 2 * image)
 
 
 @pytest.mark.parametrize("name, version, request_text", [

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from modelserver.repository import load_served_model
 from training.dataset import make_training_set
 from training.train_nuclear_segmentation import BATCH, CROP, build_model, export, training_dataset
 
@@ -50,11 +51,25 @@ def test_model_takes_any_multiple_of_16_and_outputs_probabilities():
         assert 0.0 <= float(tf.reduce_min(outputs[name])) and float(tf.reduce_max(outputs[name])) <= 1.0
 
 
-def test_export_serves_named_input_and_outputs(tmp_path):
+def test_export_runs_under_the_session_loader_with_the_keras_outputs(tmp_path):
+    """TF-Serving's way: restore the variables into a session, run the signature's tensors by name."""
     model = build_model()
     export(model, tmp_path / "1")
-    serve = tf.saved_model.load(str(tmp_path / "1")).signatures["serving_default"]
-    image = np.random.default_rng(0).random((1, 32, 64, 1), np.float32)
-    outputs = serve(image=tf.constant(image))
-    assert set(outputs) == {"fgbg", "inner_distance"}
-    np.testing.assert_allclose(outputs["fgbg"], model(image, training=False)["fgbg"], atol=1e-5)
+    served = load_served_model("M", 1, tmp_path / "1")
+    image = np.random.default_rng(0).random((2, 32, 64, 1), np.float32)
+
+    outputs = served.run("serving_default", {"image": image}, ["fgbg", "inner_distance"])
+
+    signature = served.signature_defs["serving_default"]
+    assert list(signature.inputs) == ["image"] and sorted(signature.outputs) == ["fgbg", "inner_distance"]
+    expected = model(image, training=False)
+    for name in ("fgbg", "inner_distance"):
+        np.testing.assert_array_equal(outputs[name], expected[name].numpy())
+
+
+def test_export_holds_each_weight_once(tmp_path):
+    model = build_model()
+    export(model, tmp_path / "1")
+    saved = tf.train.list_variables(str(tmp_path / "1" / "variables" / "variables"))
+    # weights are arrays; the one scalar is Keras's own bookkeeping
+    assert sum(int(np.prod(shape)) for _, shape in saved if shape) == model.count_params()
