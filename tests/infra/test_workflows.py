@@ -129,6 +129,48 @@ def test_up_runs_on_main_dev_first_then_prod_behind_environments():
     assert stack_job()["environment"] == "${{ inputs.environment && matrix.stack.name || '' }}"
 
 
+def exports() -> set[str]:
+    """The stack outputs infra/__main__.py exports."""
+    import re
+
+    return set(re.findall(r'pulumi\.export\("(\w+)"', (ROOT / "infra" / "__main__.py").read_text()))
+
+
+def test_dev_deploy_accepts_the_kiosk_after_up_and_prod_does_not():
+    import re
+    import shlex
+
+    from frontend.cli import build_parser
+
+    jobs = calls("deploy.yml")
+    assert jobs["dev"]["with"]["acceptance"] is True
+    assert not jobs["prod"]["with"].get("acceptance"), "prod must not run the acceptance"
+    assert load("pulumi-stacks.yml")["on"]["workflow_call"]["inputs"]["acceptance"]["default"] is False
+    job = stack_job()
+    up = index_of(job, lambda s: s.get("uses", "").startswith("pulumi/actions@"))
+    accept = index_of(job, lambda s: "ops acceptance" in s.get("run", ""))
+    assert up < accept, "the acceptance must run after pulumi up"
+    step = steps(job)[accept]
+    assert step["if"] == "inputs.acceptance && inputs.command == 'up'"
+    script = step["run"]
+    # The kubeconfig is the stack's, in a private temporary file the kubernetes client reads.
+    assert "umask 077" in script and 'export KUBECONFIG="$(mktemp' in script
+    assert 'pulumi stack output kubeconfig --show-secrets --stack "$STACK" > "$KUBECONFIG"' in script
+    used = set(re.findall(r"pulumi stack output (\w+)", script))
+    assert used == {"kubeconfig", "apiToken", "portalUrl"} and used <= exports(), used - exports()
+    # The command line parses with the real CLI: the acceptance, with the stack's URL and token and a report.
+    command = script[script.index(".venv/bin/kiosk"):].replace("\\\n", " ").splitlines()[0]
+    argv = shlex.split(re.sub(r'\$\(pulumi stack output (\w+)[^)]*\)', r"\1", command), posix=True)[1:]
+    args = build_parser().parse_args(argv)
+    assert args.url == "portalUrl" and args.token == "$token" and args.report == Path("$REPORT")
+    assert args.handler.__name__ == "run_acceptance", args
+    (upload,) = step_using(job, "actions/upload-artifact")
+    assert steps(job).index(upload) > accept
+    assert upload["if"].startswith("always() && ") and upload["if"].endswith(step["if"]), \
+        "the report is uploaded even when the acceptance fails"
+    assert upload["with"]["path"] == step["env"]["REPORT"] and '--report "$REPORT"' in script
+
+
 def test_drift_check_runs_daily_and_opens_an_issue():
     data = load("drift.yml")
     assert data["on"]["schedule"] and "workflow_dispatch" in data["on"]
