@@ -18,6 +18,7 @@ import PIL.Image
 import tifffile
 
 from consumers.errors import JobInputError
+from consumers.filetypes import file_kind
 from consumers.processing.messages import blame_input, dimensions, pixel_count
 from consumers.processing.pixel_size import tiff_pixel_size
 
@@ -27,14 +28,8 @@ ORDER_LETTERS = "ZTCYX"
 CHANNEL_AXES = "CS"
 _NON_FRAME_AXES = "YX" + CHANNEL_AXES
 
-_SIGNATURES = {
-    b"II*\x00": "TIFF",
-    b"MM\x00*": "TIFF",
-    b"II+\x00": "TIFF",  # BigTIFF
-    b"MM\x00+": "TIFF",
-    b"\x89PNG\r\n\x1a\n": "PNG",
-    b"\xff\xd8\xff": "JPEG",
-}
+# The file kinds (consumers.filetypes) decoded here, by the format names Pillow and the messages use.
+_FORMATS = {"tif": "TIFF", "png": "PNG", "jpg": "JPEG"}
 # Pillow modes decoded as they are; bilevel and grey+alpha become 8-bit grey, all
 # others (palette, RGBA, CMYK...) become RGB, which drops alpha and expands palettes.
 _NATIVE_MODES = {"L", "I", "I;16", "I;16B", "I;16L", "F", "RGB"}
@@ -102,10 +97,10 @@ def read_image(
 
 
 def _sniff(data: bytes, name: str) -> str:
-    for signature, kind in _SIGNATURES.items():
-        if data.startswith(signature):
-            return kind
-    raise JobInputError(f"the file '{name}' is not a TIFF, PNG or JPEG image; only these formats are supported")
+    kind = _FORMATS.get(file_kind(data))
+    if kind is None:
+        raise JobInputError(f"the file '{name}' is not a TIFF, PNG or JPEG image; only these formats are supported")
+    return kind
 
 
 def _read_tiff(data: bytes, name: str, check: Callable[[_Header], _Header]) -> tuple[np.ndarray, _Header]:
