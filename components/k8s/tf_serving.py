@@ -153,7 +153,7 @@ class TfServingArgs:
     batch_timeout_micros: int = 5000
     num_batch_threads: int = 4
     max_enqueued_batches: int = 100
-    image: str = "tensorflow/serving:2.18.0-gpu"
+    image: str = "tensorflow/serving:2.21.0-gpu"
     gpus_per_replica: int = 1
     max_replicas: int = 1
     jobs_per_replica: int = 20

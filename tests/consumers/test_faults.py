@@ -37,7 +37,8 @@ def _big_job(client: JobClient) -> str:
 
 def _one_result(client: JobClient, job: dict[str, str]) -> None:
     folder = job["output_file_name"].rsplit("/", 1)[0] + "/"
-    assert client.storage.list(folder) == sorted([job["output_file_name"], job["preview_file_name"]])
+    assert client.storage.list(folder) == sorted(
+        [job["output_file_name"], job["preview_file_name"], job["preview_image_file_name"]])
 
 
 def test_sigkilled_consumer_job_completes_exactly_once(setup):

@@ -189,7 +189,7 @@ class StandInConsumer:
         diameter = {"estimated_diameter": f"{scale.estimated_diameter:.1f}"} if scale.estimated_diameter else {}
         self.store.set_status(key, JobStatus.DONE, output_file_name=output, preview_file_name=preview,
                               preview_image_file_name=preview_image, scale_used=f"{scale.scale:.4g}",
-                              scale_source=str(scale.source), **diameter,
+                              scale_source=str(scale.source), nuclei=str(int(labels.max())), **diameter,
                               output_url=f"http://stale.example/{output}", finished_at=f"{time.time():.6f}",
                               total_time="0.1", prediction_time="0.05")
 

@@ -1,6 +1,7 @@
 """The `kiosk` console script against a real `python -m frontend` process."""
 
 import json
+import re
 import subprocess
 import time
 import zipfile
@@ -51,6 +52,9 @@ def test_submit_folder_waits_and_downloads(api_process, consumer, images, tmp_pa
     result = kiosk("--url", host, "submit", str(images), "--output", "out", "--poll", "0.2", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 job(s): 2 done, 0 failed" in result.stdout
+    done = [line for line in result.stdout.splitlines() if line.startswith("done")]
+    assert len(done) == 2 and all(re.search(r"\(\d+ nuclei, ~[\d.]+ px across, scale [\d.]+ \(estimated\)\)$", line)
+                                  for line in done), done
     for stem in ("a", "b"):
         with zipfile.ZipFile(tmp_path / "out" / f"{stem}.zip") as archive:
             assert f"{stem}_labels.tif" in archive.namelist()

@@ -86,3 +86,47 @@ def test_model_tf_serving_cannot_run_fails_in_the_model_server_with_its_error(tm
 
     assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "Could not find variable" in raised.value.details()
+
+
+def _served_tensorflow_versions() -> set[str]:
+    """The TensorFlow versions (major.minor) of the TF-Serving images the stacks deploy: the
+    Pulumi.yaml default and the TfServing component's."""
+    import re
+
+    import yaml
+
+    from components.k8s.tf_serving import TfServingArgs
+
+    config = yaml.safe_load((PROJECT_ROOT / "Pulumi.yaml").read_text())["config"]
+    images = {config["tfServingImage"]["default"], TfServingArgs.__dataclass_fields__["image"].default}
+    return {re.fullmatch(r"tensorflow/serving:(\d+\.\d+)\.\d+(-gpu)?", image).group(1) for image in images}
+
+
+def _exporting_version(path: Path) -> str:
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
+    version = saved.meta_graphs[0].meta_info_def.tensorflow_version
+    return ".".join(version.split(".")[:2])
+
+
+@pytest.mark.parametrize("saved_model", COMMITTED_MODELS, ids=lambda path: "/".join(path.parts[-3:-1]))
+def test_the_cloud_serves_each_model_with_the_tensorflow_that_exported_it(saved_model):
+    """TF-Serving X.Y is built on TensorFlow X.Y; a model exported by a newer TensorFlow may use ops
+    or attributes an older server lacks."""
+    assert _served_tensorflow_versions() == {_exporting_version(saved_model.parent)}
+
+
+@pytest.mark.parametrize("saved_model", COMMITTED_MODELS, ids=lambda path: "/".join(path.parts[-3:-1]))
+def test_every_op_of_a_committed_model_exists_in_this_tensorflow(saved_model):
+    """This TensorFlow is the served version (the test above): every op the graph and its functions
+    use must be registered in it."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.framework import op_def_registry
+
+    graph = saved_model_pb2.SavedModel.FromString(saved_model.read_bytes()).meta_graphs[0].graph_def
+    ops = {node.op for node in graph.node} | {node.op for function in graph.library.function
+                                              for node in function.node_def}
+    functions = {function.signature.name for function in graph.library.function}
+    assert ".".join(tf.__version__.split(".")[:2]) in _served_tensorflow_versions()
+    assert {op for op in ops - functions if op_def_registry.get(op) is None} == set()
