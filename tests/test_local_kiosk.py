@@ -7,7 +7,7 @@ import pytest
 
 from tests.fixtures.kiosk import LocalKiosk, descendants
 from tests.fixtures.model_server import PROJECT_ROOT, served_models
-from tests.fixtures.servers import wait_until
+from tests.fixtures.servers import process_alive, wait_until
 
 pytestmark = pytest.mark.skipif("NuclearSegmentation" not in served_models(PROJECT_ROOT / "models"),
                                 reason="no NuclearSegmentation model in models/ yet")
@@ -32,7 +32,7 @@ def test_first_run_segments_a_sample_restarts_the_dead_and_stops_cleanly(tmp_pat
     finally:
         everything = descendants(kiosk.process.pid)
         assert kiosk.stop() == 0
-    wait_until(lambda: not [pid for pid in everything if _alive(pid)], 30, "no orphans")
+    wait_until(lambda: not [pid for pid in everything if process_alive(pid)], 30, "no orphans")
 
 
 def _cmdline(pid: int) -> str:
@@ -42,10 +42,3 @@ def _cmdline(pid: int) -> str:
     except OSError:
         return ""
 
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as file:
-            return file.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False

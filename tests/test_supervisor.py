@@ -9,17 +9,9 @@ from pathlib import Path
 
 from local_kiosk import supervisor
 from local_kiosk.supervisor import Supervisor
-from tests.fixtures.servers import wait_until
+from tests.fixtures.servers import process_alive, wait_until
 
 BACKOFF = (0.1, 0.2, 0.4)  # the real schedule's shape (growing, then capped), in tenths of seconds
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as file:
-            return file.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _next_delay(sup: Supervisor, child: supervisor.Child) -> float:
@@ -65,9 +57,9 @@ def test_a_child_that_ignores_sigterm_is_killed_with_its_process_group(tmp_path)
         sup.stop([child], timeout=0.5)
         assert child.process.returncode == -signal.SIGKILL
         assert time.monotonic() - started >= 0.5  # it was given its chance to stop
-        wait_until(lambda: not _alive(grandchild), 10, "the stubborn child's own child")
+        wait_until(lambda: not process_alive(grandchild), 10, "the stubborn child's own child")
     finally:
-        if _alive(grandchild):
+        if process_alive(grandchild):
             os.kill(grandchild, signal.SIGKILL)
 
 
@@ -87,11 +79,11 @@ def test_no_orphans_when_the_supervisor_is_sigkilled(tmp_path):
                               cwd=Path(__file__).parents[1], stdout=subprocess.PIPE, text=True)
     pid = int(parent.stdout.readline())
     try:
-        assert _alive(pid)
+        assert process_alive(pid)
         parent.kill()
         parent.wait(10)
-        wait_until(lambda: not _alive(pid), 10, "the child of a SIGKILLed supervisor")
+        wait_until(lambda: not process_alive(pid), 10, "the child of a SIGKILLed supervisor")
     finally:
-        if _alive(pid):
+        if process_alive(pid):
             os.kill(pid, signal.SIGKILL)
         parent.stdout.close()
