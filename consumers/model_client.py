@@ -57,6 +57,17 @@ class ModelServerError(Exception):
     """The model server answered with an error that is not the job's fault."""
 
 
+class ModelCannotRun(ModelServerError):
+    """The model server has the model but cannot run it (FAILED_PRECONDITION, e.g. variables it
+    cannot restore): the model is broken, not the image. The text, with the server's detail, is
+    for the operators' log; `reason` is for people."""
+
+    def __init__(self, model: str, version: int | str | None, detail: str) -> None:
+        self.reason = (f"model '{model}' version '{_label(version)}' could not run on the model server "
+                       "(a fault of the model, not of the image)")
+        super().__init__(f"{self.reason}: {detail}")
+
+
 class ModelServerUnavailable(ModelServerError):
     """The model server did not answer within the retry budget (down, or scaling up from
     zero): the job goes back to the queue instead of failing."""
@@ -111,7 +122,8 @@ class ModelClient:
     UNAVAILABLE, DEADLINE_EXCEEDED or RESOURCE_EXHAUSTED are retried after
     `backoff.delay(n)` seconds (its `attempts` is not used) for as long as
     `retry_budget_seconds` allows, then raise ModelServerUnavailable. Unknown models
-    raise JobInputError. Safe to share between threads.
+    and images a model cannot take raise JobInputError, a model the server cannot run
+    ModelCannotRun. Safe to share between threads.
     """
 
     def __init__(self, address: str, *, max_batch_size: int = 16,
@@ -286,8 +298,10 @@ def _server_batch_limit(error: grpc.RpcError) -> int | None:
 
 def _rejected(error: grpc.RpcError, model: str, version: int | str | None) -> Exception:
     """The job error for a request the server refused for good (or a transient one otherwise)."""
-    if error.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+    if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
         return JobInputError(f"model '{model}' version '{_label(version)}' cannot process "
                              f"this image: {error.details()}")
+    if error.code() == grpc.StatusCode.FAILED_PRECONDITION:
+        return ModelCannotRun(model, version, error.details())
     return ModelServerError(f"model server error for model '{model}': "
                             f"{error.code().name}: {error.details()}")

@@ -10,7 +10,7 @@ import redis
 from consumers.errors import JobInputError
 from consumers.jobs import JobStatus
 from consumers.jobstore import JobStore
-from consumers.model_client import ModelClient, ModelServerUnavailable
+from consumers.model_client import ModelCannotRun, ModelClient, ModelServerUnavailable
 from consumers.queue import JobQueue
 from consumers.retry import RetryPolicy
 from consumers.settings import ConsumerSettings
@@ -65,6 +65,9 @@ def guarded(services: Services, key: str, step: Callable[..., T], *args: object)
         services.store.fail(key, str(error))
     except ModelServerUnavailable as error:
         defer(services, key, error)
+    except ModelCannotRun as error:  # a broken model, not the image: its detail names graph nodes
+        log.error("job %s failed: %s", key, error)
+        services.store.fail(key, f"{error.reason}; its operators can find the detail in the logs under {key}")
     except Exception:  # a bug or an exhausted retry must not take other jobs down
         # The detail (paths, hosts) is for the operators' log; a person gets a plain reason.
         log.exception("job %s failed", key)

@@ -4,18 +4,24 @@ import logging
 import time
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import grpc
 import numpy as np
 import pytest
+import redis
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from consumers.errors import JobInputError
-from consumers.model_client import (ModelClient, ModelServerUnavailable, ModelSpec, to_ndarray,
-                                    to_tensor_proto)
+from consumers.jobs import JobStatus, new_job_key
+from consumers.jobstore import JobStore
+from consumers.model_client import (ModelCannotRun, ModelClient, ModelServerUnavailable, ModelSpec,
+                                    to_ndarray, to_tensor_proto)
 from consumers.retry import RetryPolicy
+from consumers.services import guarded
 from tests.fixtures.model_server import TINY_MODEL, ModelServerProcess
 from tests.fixtures.servers import free_port, wait_until
+from tests.modelserver.test_serving_parity import _keras_in_module
 
 QUICK_BACKOFF = RetryPolicy(initial_seconds=0.1, max_seconds=0.5)
 
@@ -93,6 +99,36 @@ def test_unknown_version_is_a_job_input_error(client):
 def test_image_the_model_cannot_take_is_a_job_input_error(client):
     with pytest.raises(JobInputError, match="cannot process this image: input 'image' has shape"):
         client.predict(TINY_MODEL, None, np.zeros((1, 8, 8, 3), np.float32))
+
+
+@pytest.fixture(scope="module")
+def broken_model_server(tmp_path_factory):
+    """A model that loads (its metadata answers) but cannot run: its variables cannot be restored."""
+    repository = tmp_path_factory.mktemp("broken-model")
+    _keras_in_module(repository / "Broken" / "1")
+    server = ModelServerProcess(repository).start()
+    yield server
+    server.stop()
+
+
+def test_a_model_that_cannot_run_fails_the_job_plainly_not_blaming_the_image(broken_model_server, redis_url,
+                                                                             caplog):
+    store = JobStore(redis.Redis.from_url(redis_url, decode_responses=True), ttl_seconds=60)
+    key = new_job_key("segmentation")
+    store.redis.hset(key, "status", JobStatus.PREDICTING.value)
+
+    with ModelClient(broken_model_server.address, retry_budget_seconds=30) as client:
+        assert client.metadata("Broken").input_name == "image"
+        with pytest.raises(ModelCannotRun, match="Could not find variable"):
+            client.predict("Broken", None, tiles(1))
+        with caplog.at_level(logging.ERROR, logger="consumers.services"):
+            assert guarded(SimpleNamespace(store=store), key, client.predict, "Broken", None, tiles(2)) is None
+
+    job = store.get(key)
+    assert job["status"] == JobStatus.FAILED.value
+    assert job["reason"] == ("model 'Broken' version 'latest' could not run on the model server (a fault of "
+                             f"the model, not of the image); its operators can find the detail in the logs under {key}")
+    assert key in caplog.text and "Could not find variable" in caplog.text
 
 
 def test_predict_waits_for_a_server_that_comes_back(tiny_model_repository, caplog):
