@@ -10,11 +10,12 @@ still far from that size, the job is rescaled by them and predicted once more.
 """
 
 import logging
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import groupby
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -24,7 +25,9 @@ from consumers.processing.archive import label_tiff, zip_bytes
 from consumers.processing.channels import select_channels
 from consumers.processing.diameter import ScaleChoice, choose_scale, refined_scale
 from consumers.processing.imageio import read_image
+from consumers.processing.large import Header, LargeResult, probe, segment_large, zip_files
 from consumers.processing.measurements import measurements_csv
+from consumers.processing.messages import pixel_count
 from consumers.processing.normalize import normalize
 from consumers.processing.overlay import grey_png, overlay_png
 from consumers.processing.postprocess import labels_from_predictions
@@ -99,10 +102,15 @@ def run_segmentation(services: Services, keys: list[str]) -> None:
             guarded(services, job.key, _finish, services, job)
 
 
-def _prepare(services: Services, key: str) -> _Job:
+def _prepare(services: Services, key: str) -> _Job | None:
+    """A job's image ready for the model; None when it was a large image, segmented here and then."""
     store, settings = services.store, services.settings
     request = JobRequest.from_fields(store.get(key))
     store.set_status(key, JobStatus.PREPROCESSING)
+    header = services.retry.call(lambda: _probe(services, request), "reading the input")
+    if header is not None and header.pixels > settings.large_image_pixels:
+        _segment_large(services, key, request, header)
+        return None
     started = time.monotonic()
     data = services.retry.call(lambda: _read_input(services, request), "downloading the input")
     download_time = time.monotonic() - started
@@ -170,8 +178,81 @@ def _read_input(services: Services, request: JobRequest) -> bytes:
     try:
         return services.storage.read(request.input_file_name)
     except FileNotFoundError:
-        raise JobInputError(f"the uploaded file '{request.original_name}' is no longer in storage "
-                            "(uploads expire; please upload it again)") from None
+        raise _missing(request) from None
+
+
+def _probe(services: Services, request: JobRequest) -> Header | None:
+    try:
+        with services.storage.open(request.input_file_name) as stream:
+            return probe(stream)
+    except FileNotFoundError:
+        raise _missing(request) from None
+
+
+def _missing(request: JobRequest) -> JobInputError:
+    return JobInputError(f"the uploaded file '{request.original_name}' is no longer in storage "
+                         "(uploads expire; please upload it again)")
+
+
+def _segment_large(services: Services, key: str, request: JobRequest, header: Header) -> None:
+    """Segment a large single-frame TIFF block by block in a scratch folder, reporting progress."""
+    store, settings, name = services.store, services.settings, request.original_name
+    size = f"{header.width}×{header.height}" + (f"×{header.frames} frames" if header.frames > 1 else "")
+    if not header.streamable:
+        raise JobInputError(f"the image '{name}' is {size} = {pixel_count(header.pixels)}; above "
+                            f"{pixel_count(settings.large_image_pixels)} only single-frame TIFF images can be "
+                            "processed (save it as one, or crop it)")
+    if header.pixels > settings.max_image_pixels:
+        raise JobInputError(f"the image '{name}' is {size} = {pixel_count(header.pixels)}; the limit is "
+                            f"{pixel_count(settings.max_image_pixels)}")
+    spec = services.model.metadata(request.model_name, request.model_version or None)
+    retries = 0
+
+    def predict(tiles: np.ndarray) -> dict[str, np.ndarray]:
+        nonlocal retries
+        result = services.model.predict(request.model_name, request.model_version or None, tiles)
+        retries += result.retries
+        return result.outputs
+
+    def progress(done: int, total: int) -> None:
+        store.update(key, progress=min(99, 100 * done // total))
+
+    with tempfile.TemporaryDirectory(prefix="kiosk-large-") as folder:
+        workdir, started = Path(folder), time.monotonic()
+        source = workdir / "input.tif"
+        services.retry.call(lambda: _download(services, request, source), "downloading the input")
+        timings = {"download_time": time.monotonic() - started}
+        store.set_status(key, JobStatus.PREDICTING, progress=0)
+        started = time.monotonic()
+        result = segment_large(source, result_stem(name), request, settings, spec, predict, workdir, progress)
+        timings["prediction_time"] = time.monotonic() - started
+        store.set_status(key, JobStatus.SAVING)
+        started = time.monotonic()
+        archive_key, preview_key, preview_image_key = _output_keys(key, request)
+        archive = workdir / "result.zip"
+        zip_files(result.files, archive)
+        services.retry.call(lambda: services.storage.write(preview_key, result.preview), "saving the preview")
+        services.retry.call(lambda: services.storage.write(preview_image_key, result.preview_image),
+                            "saving the preview")
+        services.retry.call(lambda: services.storage.write_chunks(archive_key, _chunks(archive)),
+                            "saving the results")
+        timings["upload_time"] = time.monotonic() - started
+    _mark_done(services, key, request, result.nuclei, retries, scale_fields(result), timings)
+
+
+def _download(services: Services, request: JobRequest, target: Path) -> None:
+    try:
+        with services.storage.open(request.input_file_name) as stream, open(target, "wb") as file:
+            while chunk := stream.read(1 << 20):
+                file.write(chunk)
+    except FileNotFoundError:
+        raise _missing(request) from None
+
+
+def _chunks(path: Path):
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            yield chunk
 
 
 def _predict_isolated(services: Services, group: list[_Job]) -> list[_Job]:
@@ -216,9 +297,7 @@ def _finish(services: Services, job: _Job) -> None:
     store.set_status(key, JobStatus.SAVING)
     started = time.monotonic()
     files = result_files(result_stem(request.original_name), image, labels)
-    folder = f"output/{parse_job_key(key)[1]}"
-    archive_key = f"{folder}/{result_stem(request.original_name)}.zip"
-    preview_key, preview_image_key = f"{folder}/{PREVIEW_NAME}", f"{folder}/{PREVIEW_IMAGE_NAME}"
+    archive_key, preview_key, preview_image_key = _output_keys(key, request)
     archive = zip_bytes(files)
     preview = next(data for name, data in files.items() if name.endswith(".png"))
     preview_image = grey_png(image.frames[0].normalised.max(axis=-1))
@@ -226,18 +305,31 @@ def _finish(services: Services, job: _Job) -> None:
     services.retry.call(lambda: services.storage.write(preview_image_key, preview_image), "saving the preview")
     services.retry.call(lambda: services.storage.write(archive_key, archive), "saving the results")
     job.timings["upload_time"] = time.monotonic() - started
+    _mark_done(services, key, request, sum(len(np.unique(f[f > 0])) for f in labels), job.predict_retries,
+               scale_fields(image), job.timings)
 
+
+def _output_keys(key: str, request: JobRequest) -> tuple[str, str, str]:
+    """Where a job's result archive, preview and preview without outlines are stored."""
+    folder = f"output/{parse_job_key(key)[1]}"
+    return (f"{folder}/{result_stem(request.original_name)}.zip", f"{folder}/{PREVIEW_NAME}",
+            f"{folder}/{PREVIEW_IMAGE_NAME}")
+
+
+def _mark_done(services: Services, key: str, request: JobRequest, nuclei: int, predict_retries: int,
+               scale: dict[str, str], timings: dict[str, float]) -> None:
+    archive_key, preview_key, preview_image_key = _output_keys(key, request)
     finished = time.time()
-    store.set_status(
+    services.store.set_status(
         key, JobStatus.DONE, progress=100, output_file_name=archive_key,
         output_url=services.storage.download_url(archive_key, services.settings.signed_url_seconds),
-        preview_file_name=preview_key, preview_image_file_name=preview_image_key, nuclei=sum(len(np.unique(f[f > 0])) for f in labels),
+        preview_file_name=preview_key, preview_image_file_name=preview_image_key, nuclei=nuclei,
         finished_at=f"{finished:.6f}", total_time=f"{finished - request.created_at:.6f}",
-        predict_retries=job.predict_retries, total_jobs=1, **scale_fields(image),
-        **{name: f"{seconds:.6f}" for name, seconds in job.timings.items()})
+        predict_retries=predict_retries, total_jobs=1, **scale,
+        **{name: f"{seconds:.6f}" for name, seconds in timings.items()})
 
 
-def scale_fields(image: Preprocessed) -> dict[str, str]:
+def scale_fields(image: Preprocessed | LargeResult) -> dict[str, str]:
     """The job fields that say how an image was scaled: scale_used, scale_source,
     estimated_diameter (px, when measured) and pixel_size_um (when known)."""
     fields = {"scale_used": f"{image.scale.scale:.4g}", "scale_source": str(image.scale.source)}

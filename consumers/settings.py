@@ -40,7 +40,12 @@ class ConsumerSettings(KioskSettings):
                                                      "stayed unreachable for a whole budget")
     tile_size: int = Field(256, ge=32, description="used when the model accepts any size")
     tile_overlap: int = Field(64, ge=0, description="at most half the tile size")
-    max_image_pixels: int = Field(100_000_000, gt=0)
+    max_image_pixels: int = Field(100_000_000, gt=0, description="the largest image a consumer takes")
+    large_image_pixels: int = Field(16_000_000, gt=0, description="single-frame TIFFs above this are segmented "
+                                                                  "block by block in bounded memory; other "
+                                                                  "images above it are refused")
+    block_size: int = Field(2048, ge=64, description="px per side of a large image's blocks")
+    block_halo: int = Field(128, ge=0, description="context (px) around each block: above the largest nucleus")
     max_channels: int = Field(16, gt=0)
     max_zip_members: int = Field(1000, gt=0)
     max_zip_bytes: int = Field(

@@ -70,6 +70,13 @@ def tile_image(
     return tiles, layout
 
 
+def tile_count(shape: tuple[int, int], tile: int, overlap: int) -> int:
+    """How many tiles `tile_image` cuts an image of `shape` (H, W) into."""
+    rows, _ = _starts(shape[0], tile, tile - overlap)
+    cols, _ = _starts(shape[1], tile, tile - overlap)
+    return len(rows) * len(cols)
+
+
 def stitch_tiles(tiles: np.ndarray, layout: TileLayout) -> np.ndarray:
     """Blend (N, tile, tile, K) per-tile predictions into one (H, W, K) float32 image."""
     size = layout.tile
