@@ -7,7 +7,6 @@ block and gets one label. Where a kept nucleus overlaps one that a neighbour
 already wrote, the first one written keeps the pixels.
 """
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -37,11 +36,6 @@ def blocks(shape: tuple[int, int], size: int, halo: int) -> Iterator[Block]:
             bottom, right = min(top + size, height), min(left + size, width)
             yield Block((top, bottom, left, right),
                         (max(0, top - halo), min(height, bottom + halo), max(0, left - halo), min(width, right + halo)))
-
-
-def block_count(shape: tuple[int, int], size: int) -> int:
-    """How many blocks `blocks` gives."""
-    return math.ceil(shape[0] / size) * math.ceil(shape[1] / size)
 
 
 def owned(labels: np.ndarray, block: Block) -> np.ndarray:
