@@ -27,6 +27,7 @@ from consumers.processing.channels import select_channels
 from consumers.processing.diameter import SAMPLE_SIDE, ScaleChoice, choose_scale
 from consumers.processing.imageio import CHANNEL_AXES, Image
 from consumers.processing.measurements import measurements, measurements_csv
+from consumers.processing.messages import blame_input
 from consumers.processing.normalize import HIGH_PERCENTILE, LOW_PERCENTILE
 from consumers.processing.overlay import grey_png, overlay_png
 from consumers.processing.postprocess import labels_from_predictions
@@ -82,7 +83,10 @@ class _Source:
     """A single-frame TIFF read region by region, as (h, w, C) pixels of the model's channels."""
 
     def __init__(self, path: Path, request: JobRequest, spec: ModelSpec) -> None:
-        self._tif = tifffile.TiffFile(path)
+        self._unreadable = (f"the file '{request.original_name}' is not a readable TIFF image "
+                            "(it may be truncated or corrupt)")
+        with blame_input(self._unreadable):
+            self._tif = tifffile.TiffFile(path)
         series = self._tif.series[0]
         self.axes = series.axes
         self.pixels = zarr.open_array(series.aszarr(), mode="r")
@@ -95,7 +99,8 @@ class _Source:
     def read(self, rows: slice, cols: slice) -> np.ndarray:
         """The model's channels of a region, in the file's dtype."""
         index = tuple(rows if axis == "Y" else cols if axis == "X" else slice(None) for axis in self.axes)
-        region = self.pixels[index]
+        with blame_input(self._unreadable):  # a local scratch copy: a failure is the file's
+            region = self.pixels[index]
         order = [self.axes.index("Y"), self.axes.index("X"),
                  *(i for i, axis in enumerate(self.axes) if axis not in "YX")]
         region = np.transpose(region, order)

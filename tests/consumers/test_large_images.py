@@ -102,7 +102,10 @@ def test_the_consumer_segments_a_large_image_and_refuses_what_it_cannot(services
     stack = _submit(services, "stack.tif", _tiff((3, 200, 200)))
     huge = _submit(services, "huge.tif", _tiff((700, 700)))
     small = _submit(services, "small.tif", synthetic_tiff(4, (200, 200))[0])
-    run_segmentation(services, [large, stack, huge, small])
+    whole = io.BytesIO()
+    tifffile.imwrite(whole, np.ones((400, 400), np.uint16), compression="zlib", tile=(128, 128))
+    truncated = _submit(services, "truncated.tif", whole.getvalue()[:len(whole.getvalue()) // 2])
+    run_segmentation(services, [large, stack, huge, truncated, small])
 
     job = services.store.get(large)
     assert job["status"] == "done" and job["progress"] == "100" and int(job["nuclei"]) > 3
@@ -116,4 +119,6 @@ def test_the_consumer_segments_a_large_image_and_refuses_what_it_cannot(services
         "single-frame TIFF images can be processed (save it as one, or crop it)")
     assert services.store.get(huge)["reason"] == (
         "the image 'huge.tif' is 700×700 = 490,000 pixels; the limit is 400,000 pixels")
+    assert services.store.get(truncated)["reason"] == (
+        "the file 'truncated.tif' is not a readable TIFF image (it may be truncated or corrupt)")
     assert services.store.get(small)["status"] == "done"  # the small path, in the same claim
