@@ -184,7 +184,7 @@ def _segment(source: _Source, stem: str, request: JobRequest, settings: Consumer
 
     label_path = workdir / f"{stem}_labels.tif"
     _write_label_tiff(labels, label_path, offset, pixel_size)
-    preview_labels = _strided(labels, step)
+    preview_labels = labels[::step, ::step]  # zarr reads chunk by chunk, keeping only these
     files = {label_path.name: label_path, table.name: table}
     overlay = workdir / f"{stem}_overlay.png"
     overlay.write_bytes(overlay_png(preview, preview_labels))
@@ -230,10 +230,6 @@ def _preview_part(preview: np.ndarray, normalised: np.ndarray, block: Block, ste
             first_col // step:first_col // step + part.shape[1]] = part
 
 
-def _strided(labels: zarr.Array, step: int) -> np.ndarray:
-    height = labels.shape[0]
-    return np.concatenate([labels[top:min(top + TIFF_TILE * step, height)][::step, ::step]
-                           for top in range(0, height, TIFF_TILE * step)])
 
 
 def _count(labels: zarr.Array, offset: int) -> int:
