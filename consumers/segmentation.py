@@ -198,13 +198,13 @@ def _segment_large(services: Services, key: str, request: JobRequest, header: He
     """Segment a large single-frame TIFF block by block in a scratch folder, reporting progress."""
     store, settings, name = services.store, services.settings, request.original_name
     size = f"{header.width}×{header.height}" + (f"×{header.frames} frames" if header.frames > 1 else "")
-    if not header.streamable:
-        raise JobInputError(f"the image '{name}' is {size} = {pixel_count(header.pixels)}; above "
-                            f"{pixel_count(settings.large_image_pixels)} only single-frame TIFF images can be "
-                            "processed (save it as one, or crop it)")
     if header.pixels > settings.max_image_pixels:
         raise JobInputError(f"the image '{name}' is {size} = {pixel_count(header.pixels)}; the limit is "
                             f"{pixel_count(settings.max_image_pixels)}")
+    if not header.streamable:
+        raise JobInputError(f"the image '{name}' is {size} = {pixel_count(header.pixels)}; the limit for stacks, "
+                            f"PNG and JPEG images is {pixel_count(settings.large_image_pixels)}: above it only "
+                            "single-frame TIFF images can be processed (save it as one, or crop it)")
     spec = services.model.metadata(request.model_name, request.model_version or None)
     retries = 0
 

@@ -115,8 +115,9 @@ def test_the_consumer_segments_a_large_image_and_refuses_what_it_cannot(services
     assert labels.shape == (400, 400) and len(np.unique(labels)) - 1 == int(job["nuclei"])
     assert services.storage.read(job["preview_file_name"]).startswith(b"\x89PNG")
     assert services.store.get(stack)["reason"] == (
-        "the image 'stack.tif' is 200×200×3 frames = 120,000 pixels; above 100,000 pixels only "
-        "single-frame TIFF images can be processed (save it as one, or crop it)")
+        "the image 'stack.tif' is 200×200×3 frames = 120,000 pixels; the limit for stacks, PNG and JPEG "
+        "images is 100,000 pixels: above it only single-frame TIFF images can be processed "
+        "(save it as one, or crop it)")
     assert services.store.get(huge)["reason"] == (
         "the image 'huge.tif' is 700×700 = 490,000 pixels; the limit is 400,000 pixels")
     assert services.store.get(truncated)["reason"] == (
