@@ -129,6 +129,10 @@ function render(card, view) {
   const created = view.createdAt ? new Date(view.createdAt).toLocaleString() : "";
   const found = view.nuclei === null || view.nuclei === undefined ? "" : `${view.nuclei} nuclei`;
   card.querySelector(".job-meta").textContent = [view.model, created, found, scaleText(view)].filter(Boolean).join(" · ");
+  // Why a queued job has not started (the model server is not ready), so nobody thinks it hung.
+  const waitingLine = card.querySelector(".job-waiting");
+  waitingLine.hidden = !view.waiting;
+  waitingLine.textContent = view.waiting ? `${view.waiting[0].toUpperCase()}${view.waiting.slice(1)}…` : "";
   const error = card.querySelector(".job-error");
   error.hidden = view.status !== "failed";
   error.textContent = view.status === "failed" ? lastLine(view.reason) || "The job failed." : "";

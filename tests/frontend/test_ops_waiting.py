@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 import redis
+from playwright.sync_api import expect
 
 from consumers.jobs import JobStatus
 from consumers.jobstore import JobStore
@@ -16,6 +17,7 @@ from frontend.services.waiting import ModelServerView
 from tests.fixtures import kube_api as k
 from tests.fixtures.kube_api import KubeApi
 from tests.fixtures.servers import wait_until
+from tests.frontend.browser import drop_file
 from tests.frontend.helpers import run_async, tiff_bytes
 
 GPU_REASON = "0/2 nodes are available: 2 Insufficient nvidia.com/gpu"
@@ -93,6 +95,24 @@ def test_the_job_view_says_why_a_queued_job_waits(kube, configure, api_for, redi
         store = JobStore(redis.Redis.from_url(redis_url, decode_responses=True), ttl_seconds=3600)
         store.set_status(key, JobStatus.DONE)
         assert client.get(f"/api/jobs/{key}").json()["waiting"] is None  # finished: nothing to wait for
+
+
+def test_the_portal_says_why_a_queued_job_waits(kube, configure, api_for, browser):
+    at = datetime.now(timezone.utc).replace(microsecond=0)
+    _pending(kube, at, "TriggeredScaleUp")
+    api = api_for(configure(kube_view=str(kube.path)))
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(api.url)
+        expect(page.locator("#job-type option")).to_have_count(1)
+        drop_file(page, "#drop-zone", "cells.tif", tiff_bytes(), "image/tiff")
+        line = page.locator(".job .job-waiting")
+        expect(line).to_have_text("Waiting for a GPU node to start…")
+        kube.put(k.pod(POD, "tf-serving", at, node_name="gke-kiosk-gpu-0", scheduled_at=at, ready_at=at))
+        expect(line).to_be_hidden(timeout=30_000)
+    finally:
+        context.close()
 
 
 def test_without_a_view_of_the_cluster_no_job_says_it_waits(client, uploaded):
