@@ -37,7 +37,8 @@ BUDGET = MonthlyBudget(300, ("lab@example.org", "pi@example.org"), (90, 50, 100)
 def test_gcp_budget_filters_the_project_and_mails_every_address(billing_mocks):
     construct(lambda: ProjectBudget("kiosk-budget", ProjectBudgetArgs(project="kiosk-dev-project", budget=BUDGET)))
     channels = billing_mocks.of_type("gcp:monitoring/notificationChannel:NotificationChannel")
-    assert [(c["type"], c["labels"], c["project"]) for c in channels] == [
+    # resources register concurrently under mocks: compare in a fixed order
+    assert sorted(((c["type"], c["labels"], c["project"]) for c in channels), key=str) == [
         ("email", {"email_address": "lab@example.org"}, "kiosk-dev-project"),
         ("email", {"email_address": "pi@example.org"}, "kiosk-dev-project")]
     (budget,) = billing_mocks.of_type("gcp:billing/budget:Budget")
