@@ -14,6 +14,7 @@ synthetic images and the DSB 2018 image of `training/data/`.
 """
 
 import argparse
+import io
 import json
 import os
 import statistics
@@ -137,9 +138,7 @@ def held_out_samples(count: int, shape: tuple[int, int] = (256, 256)) -> list[tu
 
 
 def tiff_bytes(image: np.ndarray) -> bytes:
-    """An image as the bytes of a TIFF upload (uint16)."""
-    import io
-
+    """An image as the bytes of a TIFF upload (uint16, clipped)."""
     buffer = io.BytesIO()
     tifffile.imwrite(buffer, np.clip(image, 0, 65535).astype(np.uint16))
     return buffer.getvalue()

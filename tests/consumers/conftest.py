@@ -1,15 +1,14 @@
 """End-to-end fixtures: a real Redis, a storage root and consumer processes."""
 
-import io
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import tifffile
 
 from consumers.storage import Storage
 from tests.fixtures.consumers import ConsumerPool, JobClient
 from tests.fixtures.servers import RedisServer
+from training.evaluate import tiff_bytes
 from training.synthetic import make_sample
 
 
@@ -32,10 +31,3 @@ def synthetic_tiff(seed: int, shape=(512, 512)) -> tuple[bytes, np.ndarray]:
     """A synthetic nuclei image as 16-bit TIFF bytes, and its true labels."""
     image, labels = make_sample(np.random.default_rng(seed), shape)
     return tiff_bytes(image), labels
-
-
-def tiff_bytes(image: np.ndarray) -> bytes:
-    """A synthetic camera image as 16-bit TIFF bytes."""
-    buffer = io.BytesIO()
-    tifffile.imwrite(buffer, np.clip(image, 0, 65535).astype(np.uint16))
-    return buffer.getvalue()
