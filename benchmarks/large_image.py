@@ -2,10 +2,12 @@
 
 Images of 10, 40, 160 and 640 megapixels (a synthetic 1024×1024 nuclei image tiled,
 written as tiled 16-bit TIFFs straight into the bucket) go one after another through
-one consumer process, Redis and the gRPC model server (NuclearSegmentation). For each
-size it prints the job's wall time (created → done), megapixels per second, and the
-consumer's peak resident memory so far (VmHWM from /proc; sizes run smallest first,
-so it is that size's peak). Goal: peak RSS under 2 GB at every size.
+one consumer process, Redis and the gRPC model server (NuclearSegmentation), after a
+4-megapixel image through the small-image path (whole in memory) as the reference.
+For each it prints the job's wall time (created → done), megapixels per second, that
+as a ratio of the reference's, and the consumer's peak resident memory so far (VmHWM
+from /proc; sizes run smallest first, so it is that size's peak). Goals: peak RSS
+under 2 GB at every size, megapixels per second at least 0.8 of the reference's.
 
 Run: `python -m benchmarks.large_image [--sizes 10 40 160 640] [--whole]`.
 """
@@ -27,6 +29,8 @@ from training.synthetic import make_sample
 
 MODEL = "NuclearSegmentation"
 SIDE = 1024  # px: the synthetic image that is tiled
+REFERENCE_MP = 4  # through the small-image path
+STREAMED_ABOVE = 8_000_000  # px: the consumer's large_image_pixels here
 
 
 def write_tiled(path: Path, megapixels: int) -> tuple[int, int]:
@@ -61,14 +65,15 @@ def main() -> None:
     bucket = tempfile.mkdtemp(prefix="kiosk-bench-large-")
     pool = ConsumerPool(redis_server.url, bucket, model_server.address, KIOSK_LEASE_SECONDS="30",
                         KIOSK_MAX_IMAGE_PIXELS=str(limit),
-                        KIOSK_LARGE_IMAGE_PIXELS=str(limit if args.whole else 1_000_000))
+                        KIOSK_LARGE_IMAGE_PIXELS=str(limit if args.whole else STREAMED_ABOVE))
     client = JobClient(redis_server.url, Storage(bucket))
     try:
         (consumer,) = pool.start(1)
         wait_until(lambda: "serving queue" in pool.log(consumer), 300, "the consumer")
         pid = pool.processes[consumer].pid
-        print(f"{'MP':>6} {'size':>13} {'wall s':>8} {'MP/s':>6} {'peak RSS MB':>12}")
-        for megapixels in sorted(args.sizes):
+        print(f"{'MP':>6} {'size':>13} {'wall s':>8} {'MP/s':>6} {'ratio':>6} {'peak RSS MB':>12}")
+        reference = None
+        for megapixels in [REFERENCE_MP, *sorted(args.sizes)]:
             key = new_job_key("segmentation")
             upload = f"uploads/{key.split(':')[1]}/large.tif"
             height, width = write_tiled(Path(bucket) / upload, megapixels)
@@ -79,8 +84,9 @@ def main() -> None:
             assert job["status"] == "done", job.get("reason")
             wall = float(job["finished_at"]) - float(job["created_at"])
             pixels = height * width / 1e6
+            reference = reference or pixels / wall
             print(f"{pixels:6.0f} {width:>6}×{height:<6} {wall:8.1f} {pixels / wall:6.2f} "
-                  f"{peak_rss_mb(pid):12.0f}", flush=True)
+                  f"{pixels / wall / reference:6.2f} {peak_rss_mb(pid):12.0f}", flush=True)
     finally:
         pool.stop()
         model_server.stop()

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from enum import StrEnum
 
+from consumers.filetypes import is_ome_zarr_name
+
 JOB_TYPES = ("segmentation",)
 """Job types; each is a queue (a Redis stream) served by its own consumers."""
 
@@ -74,7 +76,8 @@ class JobRequest:
 
     @property
     def is_zip(self) -> bool:
-        return self.original_name.lower().endswith(".zip")
+        """A zip of images (fanned out), not a zipped OME-Zarr image (`.zarr.zip`, one image)."""
+        return self.original_name.lower().endswith(".zip") and not is_ome_zarr_name(self.original_name)
 
     def to_fields(self) -> dict[str, str]:
         """The hash fields for Redis (strings only)."""

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from consumers.errors import JobInputError
+from consumers.filetypes import is_ome_zarr_name
 from consumers.jobs import JobRequest, JobStatus, parse_job_key
 from consumers.processing.archive import label_tiff, zip_bytes
 from consumers.processing.channels import select_channels
@@ -107,9 +108,13 @@ def _prepare(services: Services, key: str) -> _Job | None:
     store, settings = services.store, services.settings
     request = JobRequest.from_fields(store.get(key))
     store.set_status(key, JobStatus.PREPROCESSING)
+    if is_ome_zarr_name(request.original_name):  # read lazily whatever its size
+        _segment_large(services, key, request)
+        return None
     header = services.retry.call(lambda: _probe(services, request), "reading the input")
     if header is not None and header.pixels > settings.large_image_pixels:
-        _segment_large(services, key, request, header)
+        _refuse_unstreamable(request, header, settings)
+        _segment_large(services, key, request)
         return None
     started = time.monotonic()
     data = services.retry.call(lambda: _read_input(services, request), "downloading the input")
@@ -194,9 +199,9 @@ def _missing(request: JobRequest) -> JobInputError:
                          "(uploads expire; please upload it again)")
 
 
-def _segment_large(services: Services, key: str, request: JobRequest, header: Header) -> None:
-    """Segment a large single-frame TIFF block by block in a scratch folder, reporting progress."""
-    store, settings, name = services.store, services.settings, request.original_name
+def _refuse_unstreamable(request: JobRequest, header: Header, settings: ConsumerSettings) -> None:
+    """Fail a large image from its header alone if it is over the limit or cannot be streamed."""
+    name = request.original_name
     size = f"{header.width}×{header.height}" + (f"×{header.frames} frames" if header.frames > 1 else "")
     if header.pixels > settings.max_image_pixels:
         raise JobInputError(f"the image '{name}' is {size} = {pixel_count(header.pixels)}; the limit is "
@@ -204,7 +209,12 @@ def _segment_large(services: Services, key: str, request: JobRequest, header: He
     if not header.streamable:
         raise JobInputError(f"the image '{name}' is {size} = {pixel_count(header.pixels)}; the limit for stacks, "
                             f"PNG and JPEG images is {pixel_count(settings.large_image_pixels)}: above it only "
-                            "single-frame TIFF images can be processed (save it as one, or crop it)")
+                            "single-frame TIFF and OME-Zarr images can be processed (save it as one, or crop it)")
+
+
+def _segment_large(services: Services, key: str, request: JobRequest) -> None:
+    """Segment a large image block by block in a scratch folder, reporting progress."""
+    store, settings, name = services.store, services.settings, request.original_name
     spec = services.model.metadata(request.model_name, request.model_version or None)
     retries = 0
 
@@ -219,7 +229,7 @@ def _segment_large(services: Services, key: str, request: JobRequest, header: He
 
     with tempfile.TemporaryDirectory(prefix="kiosk-large-") as folder:
         workdir, started = Path(folder), time.monotonic()
-        source = workdir / "input.tif"
+        source = workdir / "input"
         services.retry.call(lambda: _download(services, request, source), "downloading the input")
         timings = {"download_time": time.monotonic() - started}
         store.set_status(key, JobStatus.PREDICTING, progress=0)

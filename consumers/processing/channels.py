@@ -1,9 +1,14 @@
 """Choose the image channels a model is fed."""
 
+import re
+
 import numpy as np
 
 from consumers.errors import JobInputError
 from consumers.processing.imageio import Image
+
+# Channel names of DNA stains and nuclear markers: a one-channel nuclear model takes the one so named.
+NUCLEAR_CHANNEL = re.compile(r"dapi|hoechst|\bdna\b|nucle|draq ?5|sytox|\bh2b|propidium|\bpi\b", re.IGNORECASE)
 
 
 def select_channels(
@@ -17,8 +22,10 @@ def select_channels(
 
     `selected` lists channel indices (0-based, one per model channel); without it
     (None or empty) an image with exactly `model_channels` channels is used as is,
-    and a colour picture feeding a one-channel model becomes the per-pixel maximum
-    of its colours (a stain in any colour). Anything else raises JobInputError.
+    a colour picture feeding a one-channel model becomes the per-pixel maximum of its
+    colours (a stain in any colour), and a one-channel model given an image whose
+    channels are named (OME metadata) takes the one channel named as a nuclear stain
+    (DAPI, Hoechst...). Anything else raises JobInputError.
     """
     channels = image.pixels.shape[-1]
     if selected:
@@ -27,10 +34,20 @@ def select_channels(
         return image.pixels
     if image.colour and model_channels == 1:
         return image.pixels.max(axis=-1, keepdims=True)
+    nuclear = [i for i, name in enumerate(image.channel_names or ()) if NUCLEAR_CHANNEL.search(name)]
+    if model_channels == 1 and len(nuclear) == 1:
+        return image.pixels[..., nuclear]
     raise JobInputError(
-        f"the image has {_count(channels, 'channel')} but model {model_name} expects {model_channels}: "
-        f"choose the channel(s) to use{_frames_hint(image, model_channels)}"
+        f"the image has {_count(channels, 'channel')}{_names(image)} but model {model_name} expects "
+        f"{model_channels}: choose the channel(s) to use{_frames_hint(image, model_channels)}"
     )
+
+
+def _names(image: Image) -> str:
+    """The channels' names, numbered as the choice numbers them, when the file names them."""
+    if not image.channel_names:
+        return ""
+    return " (" + ", ".join(f"{i}: {name}" for i, name in enumerate(image.channel_names)) + ")"
 
 
 def _explicit(pixels: np.ndarray, selected: list[int], model_channels: int, model_name: str) -> np.ndarray:

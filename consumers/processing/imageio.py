@@ -20,6 +20,7 @@ import tifffile
 from consumers.errors import JobInputError
 from consumers.filetypes import file_kind
 from consumers.processing.messages import blame_input, dimensions, pixel_count
+from consumers.processing.ome_xml import ome_channel_names
 from consumers.processing.pixel_size import tiff_pixel_size
 
 # Letters a person may use in the web form's dimension order.
@@ -47,12 +48,15 @@ class Image:
     axes: the file's axes as decoded, in tifffile's letters (Y, X; C channel; S colour
         sample; Z, T, Q, I... frame axes), or the dimension order given by the user.
     pixel_size_um: µm per pixel as the file declares it (TIFF metadata), None if it does not.
+    channel_names: the channels' names as the file declares them (OME metadata), one per
+        channel of `pixels`, or None.
     """
 
     pixels: np.ndarray
     colour: bool
     axes: str
     pixel_size_um: float | None = None
+    channel_names: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class _Header:
     axes: str
     colour: bool
     pixel_size_um: float | None = None
+    channel_names: tuple[str, ...] | None = None
 
 
 def read_image(
@@ -122,7 +127,7 @@ def _read_tiff(data: bytes, name: str, check: Callable[[_Header], _Header]) -> t
             header = _Header((*series.shape, 3), series.axes + "S", True, pixel_size)
         else:
             colour = "S" in series.axes and page.photometric in _TIFF_COLOUR
-            header = _Header(tuple(series.shape), series.axes, colour, pixel_size)
+            header = _Header(tuple(series.shape), series.axes, colour, pixel_size, ome_channel_names(tif))
         header = check(header)
         pixels = series.asarray()
         if palette:
@@ -206,7 +211,7 @@ def _with_order(header: _Header, order: str, name: str) -> _Header:
         )
     # Still a colour picture only if the user's channel axis is the file's colour-sample axis.
     colour = header.colour and "C" in order and order.index("C") == header.axes.index("S")
-    return _Header(header.shape, order, colour, header.pixel_size_um)
+    return _Header(header.shape, order, colour, header.pixel_size_um)  # the file's channel names may not apply
 
 
 def _arrange(pixels: np.ndarray, header: _Header) -> Image:
@@ -222,7 +227,9 @@ def _arrange(pixels: np.ndarray, header: _Header) -> Image:
     if arranged.dtype == bool:
         arranged = arranged.astype(np.uint8)
     native = arranged.dtype.newbyteorder("=")
-    return Image(np.ascontiguousarray(arranged, dtype=native), header.colour, axes, header.pixel_size_um)
+    names = header.channel_names
+    names = names if names and len(names) == arranged.shape[-1] else None
+    return Image(np.ascontiguousarray(arranged, dtype=native), header.colour, axes, header.pixel_size_um, names)
 
 
 class _ErrorRecorder(logging.Handler):

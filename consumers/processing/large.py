@@ -1,15 +1,17 @@
-"""Large single-frame TIFFs segmented in bounded memory.
+"""Large images segmented in bounded memory: single-frame TIFFs and zipped OME-Zarr images.
 
-The input is read lazily from a local file (tifffile's Zarr view: one strip or tile
-at a time), normalised by percentiles of a strided subsample, scaled from its central
-square, and segmented block by block (`consumers.processing.blocks`), each block
-predicted in batches of tiles. The labels go into an on-disk Zarr array; the label
-TIFF (tiled BigTIFF) and the measurements CSV are written from it piece by piece.
+The input is read lazily from a local file (`consumers.processing.sources`: one strip,
+tile or chunk at a time), normalised by percentiles of a strided subsample, scaled
+from its central square (and refined by the nuclei found there), and segmented block
+by block (`consumers.processing.blocks`), each block predicted in batches of tiles.
+The labels go into an on-disk Zarr array; the label TIFF (tiled BigTIFF), the
+OME-Zarr labels pyramid and the measurements CSV are written from it piece by piece.
 Memory is bounded by the block, not the image.
 """
 
 import csv
 import math
+import shutil
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,25 +23,27 @@ import PIL.Image
 import tifffile
 import zarr
 
+from consumers.errors import JobInputError
 from consumers.jobs import JobRequest
+from consumers.model_client import ModelSpec
 from consumers.processing.blocks import Block, blocks, merge, owned
-from consumers.processing.channels import select_channels
-from consumers.processing.diameter import SAMPLE_SIDE, ScaleChoice, choose_scale
-from consumers.processing.imageio import CHANNEL_AXES, Image
+from consumers.processing.diameter import SAMPLE_SIDE, ScaleChoice, ScaleSource, choose_scale, refined_scale
+from consumers.processing.imageio import CHANNEL_AXES
 from consumers.processing.measurements import measurements, measurements_csv
-from consumers.processing.messages import blame_input
+from consumers.processing.messages import pixel_count
+from consumers.processing.ngff import write_label_pyramid
 from consumers.processing.normalize import HIGH_PERCENTILE, LOW_PERCENTILE
 from consumers.processing.overlay import grey_png, overlay_png
 from consumers.processing.postprocess import labels_from_predictions
 from consumers.processing.resize import rescale, rescaled_shape, restore_labels
+from consumers.processing.sources import RegionSource, open_source
 from consumers.processing.tiling import stitch_tiles, tile_count, tile_image
-from consumers.model_client import ModelSpec
-from consumers.processing.pixel_size import tiff_pixel_size
 from consumers.settings import ConsumerSettings
 
 SAMPLE_PIXELS = 4_000_000  # the normalisation's percentiles are taken over at most about this many pixels
 PREVIEW_SIDE = 2048  # px: the preview's longest side at most
 TIFF_TILE = 512  # px: the label TIFF's tiles and the label array's chunks
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # every result member's date: the archive depends on its content only
 
 Predictor = Callable[[np.ndarray], dict[str, np.ndarray]]
 
@@ -79,42 +83,6 @@ def probe(stream: BinaryIO) -> Header | None:
         return None
 
 
-class _Source:
-    """A single-frame TIFF read region by region, as (h, w, C) pixels of the model's channels."""
-
-    def __init__(self, path: Path, request: JobRequest, spec: ModelSpec) -> None:
-        self._unreadable = (f"the file '{request.original_name}' is not a readable TIFF image "
-                            "(it may be truncated or corrupt)")
-        with blame_input(self._unreadable):
-            self._tif = tifffile.TiffFile(path)
-        series = self._tif.series[0]
-        self.axes = series.axes
-        self.pixels = zarr.open_array(series.aszarr(), mode="r")
-        self.colour = "S" in self.axes and series.keyframe.photometric in (tifffile.PHOTOMETRIC.RGB,
-                                                                          tifffile.PHOTOMETRIC.YCBCR)
-        self.shape = (self.pixels.shape[self.axes.index("Y")], self.pixels.shape[self.axes.index("X")])
-        self.pixel_size_um = tiff_pixel_size(self._tif)
-        self._request, self._spec = request, spec
-
-    def read(self, rows: slice, cols: slice) -> np.ndarray:
-        """The model's channels of a region, in the file's dtype."""
-        index = tuple(rows if axis == "Y" else cols if axis == "X" else slice(None) for axis in self.axes)
-        with blame_input(self._unreadable):  # a local scratch copy: a failure is the file's
-            region = self.pixels[index]
-        order = [self.axes.index("Y"), self.axes.index("X"),
-                 *(i for i, axis in enumerate(self.axes) if axis not in "YX")]
-        region = np.transpose(region, order)
-        region = region.reshape(*region.shape[:2], -1)
-        if self.colour:
-            region = region[..., :3]
-        image = Image(region[None], self.colour, self.axes, self.pixel_size_um)
-        return select_channels(image, list(self._request.channels) or None, self._spec.channels or 1,
-                               model_name=self._request.model_name)[0]
-
-    def close(self) -> None:
-        self._tif.close()
-
-
 @dataclass
 class LargeResult:
     """A large image's results: the archive's members as files, and what the job records."""
@@ -130,31 +98,32 @@ class LargeResult:
 def segment_large(path: Path, stem: str, request: JobRequest, settings: ConsumerSettings, spec: ModelSpec,
                   predict: Predictor, workdir: Path,
                   progress: Callable[[int, int], None] = lambda done, total: None) -> LargeResult:
-    """Segment the single-frame TIFF at `path` block by block, writing the results into `workdir`.
+    """Segment the image at `path` (a single-frame TIFF or a zipped OME-Zarr) block by block,
+    writing the results into `workdir`.
 
     `progress(tiles done, tiles total)` is called after each block.
     """
-    source = _Source(path, request, spec)
+    source = open_source(path, request, spec)
     try:
+        pixels = source.shape[0] * source.shape[1]
+        if pixels > settings.max_image_pixels:
+            width_height = f"{source.shape[1]}×{source.shape[0]}"
+            raise JobInputError(f"the image '{request.original_name}' is {width_height} = {pixel_count(pixels)}; "
+                                f"the limit is {pixel_count(settings.max_image_pixels)}")
         return _segment(source, stem, request, settings, spec, predict, workdir, progress)
     finally:
         source.close()
 
 
-def _segment(source: _Source, stem: str, request: JobRequest, settings: ConsumerSettings, spec: ModelSpec,
+def _segment(source: RegionSource, stem: str, request: JobRequest, settings: ConsumerSettings, spec: ModelSpec,
              predict: Predictor, workdir: Path, progress: Callable[[int, int], None]) -> LargeResult:
     height, width = source.shape
     pixel_size = request.image_mpp or source.pixel_size_um
     low, high = _percentiles(source)
-    top, left = (max(0, (size - SAMPLE_SIDE) // 2) for size in source.shape)
-    centre = _normalised(source.read(slice(top, top + SAMPLE_SIDE), slice(left, left + SAMPLE_SIDE)), low, high)
-    choice = choose_scale(request.scale, pixel_size, centre.max(axis=-1), pixels=height * width,
-                          max_pixels=settings.max_image_pixels)
-    tile = spec.tile_height or settings.tile_size
-    overlap = min(settings.tile_overlap, tile // 2)
-    size, halo = settings.block_size, settings.block_halo
-    plan = list(blocks(source.shape, size, halo))
-    total = sum(tile_count(rescaled_shape(_shape(block), choice.scale), tile, overlap) for block in plan)
+    model = _Model(predict, spec.tile_height or settings.tile_size, settings)
+    choice = _scale(source, request, settings, model, low, high)
+    plan = list(blocks(source.shape, *_block_geometry(settings, choice.scale)))
+    total = sum(model.tiles(rescaled_shape(_shape(block), choice.scale)) for block in plan)
 
     labels = zarr.create_array(workdir / "labels.zarr", shape=source.shape, chunks=(TIFF_TILE, TIFF_TILE),
                                dtype=np.uint32, fill_value=0)
@@ -168,28 +137,70 @@ def _segment(source: _Source, stem: str, request: JobRequest, settings: Consumer
             raw = source.read(*block.slices)
             normalised = _normalised(raw, low, high)
             _preview_part(preview, normalised, block, step)
-            scaled = rescale(normalised, choice.scale)
-            tiles, layout = tile_image(scaled, tile=tile, overlap=overlap)
-            outputs = _predicted(predict, tiles, settings.max_batch_size)
-            found = labels_from_predictions(stitch_tiles(outputs["fgbg"], layout)[..., 0],
-                                            stitch_tiles(outputs["inner_distance"], layout)[..., 0])
+            found, tiles = model.labels(normalised, choice.scale)
             kept = owned(restore_labels(found, _shape(block)), block)
             merged, next_offset = merge(labels[block.slices], kept, offset)
             labels[block.slices] = merged
             ours = np.where(merged > offset, merged, 0)
             _write_rows(writer, ours, raw, block, pixel_size)
             offset = next_offset
-            done += layout.count
+            done += tiles
             progress(done, total)
 
     label_path = workdir / f"{stem}_labels.tif"
     _write_label_tiff(labels, label_path, offset, pixel_size)
+    ome_zarr = workdir / f"{stem}_labels.ome.zarr"
+    write_label_pyramid(labels, ome_zarr, pixel_size)
     preview_labels = labels[::step, ::step]  # zarr reads chunk by chunk, keeping only these
-    files = {label_path.name: label_path, table.name: table}
+    files = {label_path.name: label_path, table.name: table, ome_zarr.name: ome_zarr}
     overlay = workdir / f"{stem}_overlay.png"
     overlay.write_bytes(overlay_png(preview, preview_labels))
     files[overlay.name] = overlay
     return LargeResult(files, overlay.read_bytes(), grey_png(preview), choice, pixel_size, _count(labels, offset))
+
+
+class _Model:
+    """The model applied to a normalised region: tiled, predicted in batches, post-processed."""
+
+    def __init__(self, predict: Predictor, tile: int, settings: ConsumerSettings) -> None:
+        self._predict, self._tile, self._batch = predict, tile, settings.max_batch_size
+        self._overlap = min(settings.tile_overlap, tile // 2)
+
+    def tiles(self, shape: tuple[int, int]) -> int:
+        """Tiles of a region of `shape` (at the model's scale)."""
+        return tile_count(shape, self._tile, self._overlap)
+
+    def labels(self, normalised: np.ndarray, scale: float) -> tuple[np.ndarray, int]:
+        """Instance labels of `normalised` (h, w, C) at the model's scale (`scale`), and the tiles predicted."""
+        tiles, layout = tile_image(rescale(normalised, scale), tile=self._tile, overlap=self._overlap)
+        parts = [self._predict(tiles[start:start + self._batch]) for start in range(0, len(tiles), self._batch)]
+        outputs = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+        found = labels_from_predictions(stitch_tiles(outputs["fgbg"], layout)[..., 0],
+                                        stitch_tiles(outputs["inner_distance"], layout)[..., 0])
+        return found, layout.count
+
+
+def _scale(source: RegionSource, request: JobRequest, settings: ConsumerSettings, model: _Model,
+           low: np.ndarray, high: np.ndarray) -> ScaleChoice:
+    """The job's scale, chosen as for a small image from the central square, and refined as for one
+    by the nuclei the model finds there."""
+    height, width = source.shape
+    top, left = (max(0, (size - SAMPLE_SIDE) // 2) for size in source.shape)
+    centre = _normalised(source.read(slice(top, top + SAMPLE_SIDE), slice(left, left + SAMPLE_SIDE)), low, high)
+    pixel_size = request.image_mpp or source.pixel_size_um
+    limits = {"pixels": height * width, "max_pixels": settings.max_image_pixels}
+    choice = choose_scale(request.scale, pixel_size, centre.max(axis=-1), **limits)
+    if choice.source != ScaleSource.ESTIMATED:
+        return choice
+    found, _ = model.labels(centre, choice.scale)
+    return refined_scale(choice, found, **limits) or choice
+
+
+def _block_geometry(settings: ConsumerSettings, scale: float) -> tuple[int, int]:
+    """Block side and halo in the image's pixels: `block_size` and `block_halo` are at the model's scale
+    (so memory does not grow with the scale), a block's side at most twice `block_size`."""
+    size = min(2 * settings.block_size, max(64, math.ceil(settings.block_size / scale)))
+    return size, min(math.ceil(settings.block_halo / scale), size)
 
 
 def _shape(block: Block) -> tuple[int, int]:
@@ -197,7 +208,7 @@ def _shape(block: Block) -> tuple[int, int]:
     return bottom - top, right - left
 
 
-def _percentiles(source: _Source) -> tuple[np.ndarray, np.ndarray]:
+def _percentiles(source: RegionSource) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel normalisation bounds from every n-th row and column."""
     height, width = source.shape
     stride = max(1, math.ceil(math.sqrt(height * width / SAMPLE_PIXELS)))
@@ -215,11 +226,6 @@ def _normalised(pixels: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.nda
     return np.clip(scaled, 0.0, 1.0, out=scaled)
 
 
-def _predicted(predict: Predictor, tiles: np.ndarray, batch: int) -> dict[str, np.ndarray]:
-    parts = [predict(tiles[start:start + batch]) for start in range(0, len(tiles), batch)]
-    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-
-
 def _preview_part(preview: np.ndarray, normalised: np.ndarray, block: Block, step: int) -> None:
     """Copy a block's core, every `step`-th pixel, into the preview."""
     top, bottom, left, right = block.core
@@ -228,8 +234,6 @@ def _preview_part(preview: np.ndarray, normalised: np.ndarray, block: Block, ste
                       first_col - block.crop[2]:right - block.crop[2]:step].max(axis=-1)
     preview[first_row // step:first_row // step + part.shape[0],
             first_col // step:first_col // step + part.shape[1]] = part
-
-
 
 
 def _count(labels: zarr.Array, offset: int) -> int:
@@ -281,8 +285,17 @@ def _write_label_tiff(labels: zarr.Array, path: Path, largest: int, pixel_size: 
 
 
 def zip_files(files: dict[str, Path], target: Path) -> None:
-    """Pack `files` (name → path) into the ZIP `target`, streaming each: images stored, others deflated."""
+    """Pack `files` (name → file or folder) into the ZIP `target`, streaming each: images and Zarr
+    chunks stored, others deflated. The same files give the same bytes (fixed dates, sorted names)."""
+    members = sorted((f"{name}/{path.relative_to(source).as_posix()}" if source.is_dir() else name, path)
+                     for name, source in files.items()
+                     for path in (sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir()
+                                  else [source]))
     with zipfile.ZipFile(target, "w", allowZip64=True) as archive:
-        for name in sorted(files):
-            stored = name.endswith((".tif", ".png"))
-            archive.write(files[name], name, zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
+        for name, path in members:
+            stored = name.endswith((".tif", ".png")) or ".zarr/" in name
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+            info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            with open(path, "rb") as file, archive.open(info, "w", force_zip64=True) as member:
+                shutil.copyfileobj(file, member, 1 << 20)

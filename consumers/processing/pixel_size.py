@@ -1,9 +1,10 @@
 """The physical pixel size (µm) a TIFF declares: OME, ImageJ or resolution tags."""
 
 import math
-import xml.etree.ElementTree as ElementTree
 
 import tifffile
+
+from consumers.processing.ome_xml import ome_pixels
 
 # µm per unit of the length units that microscopes write
 _MICROMETRES = {"nm": 1e-3, "µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "\\u00b5m": 1.0, "mm": 1e3,
@@ -27,13 +28,7 @@ def tiff_pixel_size(tif: tifffile.TiffFile) -> float | None:
 
 
 def _ome(tif: tifffile.TiffFile) -> float | None:
-    if not tif.is_ome or not tif.ome_metadata:
-        return None
-    try:
-        root = ElementTree.fromstring(tif.ome_metadata)
-    except ElementTree.ParseError:
-        return None
-    pixels = next((element for element in root.iter() if element.tag.endswith("}Pixels")), None)
+    pixels = ome_pixels(tif)
     if pixels is None or pixels.get("PhysicalSizeX") is None:
         return None
     unit = _MICROMETRES.get(pixels.get("PhysicalSizeXUnit", "µm"))

@@ -1,6 +1,8 @@
 """Async calls of the kiosk API contract, retried on transient errors."""
 
 import asyncio
+import tempfile
+import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -12,6 +14,17 @@ FINAL_STATUSES = {"done", "failed"}
 
 class KioskError(Exception):
     """The kiosk refused a request or could not be reached; the message says why."""
+
+
+def zip_folder(folder: Path, target: Path, *, top_folder: bool = True) -> Path:
+    """Zip `folder` (an OME-Zarr image) into `target`, under the folder's name (or at the zip's root,
+    as `.ozx` files are); chunks are stored as they are (already compressed)."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                inside = path.relative_to(folder).as_posix()
+                archive.write(path, f"{folder.name}/{inside}" if top_folder else inside)
+    return target
 
 
 def normalize_url(url: str) -> str:
@@ -73,7 +86,11 @@ class KioskClient:
         return (await self._api("GET", "/api/models"))["models"]
 
     async def upload(self, path: Path) -> str:
-        """Upload a file; returns its storage key (`uploads/…`). A retry re-reads the file."""
+        """Upload a file, or an OME-Zarr folder zipped on the fly as `<folder>.zip`; returns its
+        storage key (`uploads/…`). A retry re-reads the file."""
+        if path.is_dir():
+            with tempfile.TemporaryDirectory(prefix="kiosk-upload-") as folder:
+                return await self.upload(zip_folder(path, Path(folder) / f"{path.name}.zip"))
         with path.open("rb") as file:
             body = await self._api("POST", "/api/upload", files={"file": (path.name, file)})
         return body["uploadedName"]

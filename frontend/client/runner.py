@@ -9,7 +9,8 @@ from pathlib import Path
 
 from frontend.client.api import KioskClient, KioskError
 
-IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".zip"}
+IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".zip", ".ozx"}
+ZARR_SUFFIX = ".zarr"  # a folder named so is one OME-Zarr image, uploaded zipped
 SUMMARY_FIELDS = [
     "status", "reason", "failures", "output_url", "output_file_name", "created_at", "finished_at",
     "total_time", "total_jobs", "prediction_time", "predict_retries", "postprocess_time",
@@ -71,17 +72,29 @@ class JobRun:
 
 
 def collect_inputs(paths: list[Path]) -> list[Path]:
-    """Files as given; folders expanded to the images and zips inside (sorted)."""
+    """Files as given; `.zarr` folders (OME-Zarr images) as given; other folders expanded to the
+    images, zips and `.zarr` folders inside (sorted)."""
     found: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*")
-                                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        if path.is_dir() and path.suffix.lower() == ZARR_SUFFIX:
+            found.append(path)
+        elif path.is_dir():
+            found.extend(sorted(_inputs_in(path)))
         elif path.is_file():
             found.append(path)
         else:
             raise FileNotFoundError(f"no such file or folder: {path}")
     return found
+
+
+def _inputs_in(folder: Path):
+    for path in folder.iterdir():
+        if path.is_dir() and path.suffix.lower() == ZARR_SUFFIX:
+            yield path
+        elif path.is_dir():
+            yield from _inputs_in(path)
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            yield path
 
 
 def _free_path(folder: Path, name: str, taken: set[Path]) -> Path:

@@ -30,9 +30,11 @@ def safe_name(filename: str | None, kind: str) -> str:
     stem, dot, extension = base.rpartition(".")
     if not dot:
         stem, extension = base, ""
-    if extension.lower() == "zip" and kind != "zip":
-        raise UploadRejected(f"'{filename}' is named .zip but holds a {kind.upper()} image")
+    if extension.lower() in ("zip", "ozx") and kind != "zip":
+        raise UploadRejected(f"'{filename}' is named .{extension.lower()} but holds a {kind.upper()} image")
     stem = stem[:MAX_STEM_LENGTH] or "upload"
+    if kind == "zip" and extension.lower() == "ozx":
+        return f"{stem}.ozx"  # a zipped OME-Zarr image keeps its name: it is one image, not a zip job
     return f"{stem}.{kind}"
 
 
