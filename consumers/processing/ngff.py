@@ -55,12 +55,12 @@ def open_zipped_image(path: Path, name: str) -> tuple[zarr.storage.ZipStore, Zar
     try:
         with zipfile.ZipFile(path) as archive:
             root = _root(archive.namelist())
-        store = zarr.storage.ZipStore(path, mode="r")
     except zipfile.BadZipFile:
         raise JobInputError(f"{unreadable} (it may be truncated or corrupt)") from None
+    if root is None:
+        raise JobInputError(f"{unreadable}: it holds no Zarr group")
+    store = zarr.storage.ZipStore(path, mode="r")
     try:
-        if root is None:
-            raise JobInputError(f"{unreadable}: it holds no Zarr group")
         group = zarr.open_group(store, mode="r", path=root)
         try:
             model = ome_zarr_models.open_ome_zarr(group)
