@@ -35,6 +35,7 @@ from consumers.processing.postprocess import labels_from_predictions
 from consumers.processing.resize import rescale, restore_labels
 from consumers.processing.tiling import TileLayout, stitch_tiles, tile_image
 from consumers.model_client import ModelServerUnavailable, ModelSpec
+from consumers import sizing
 from consumers.services import Services, defer, guarded
 from consumers.settings import ConsumerSettings
 
@@ -113,7 +114,7 @@ def _prepare(services: Services, key: str) -> _Job | None:
         return None
     header = services.retry.call(lambda: _probe(services, request), "reading the input")
     if header is not None and header.pixels > settings.large_image_pixels:
-        _refuse_unstreamable(request, header, settings)
+        _refuse_unstreamable(services, request, header)
         _segment_large(services, key, request)
         return None
     started = time.monotonic()
@@ -131,7 +132,7 @@ def preprocess(data: bytes, request: JobRequest, settings: ConsumerSettings, spe
     The scale is the job's own, else the pixel size's (the job's, else the file's),
     else the one that makes the first frame's nuclei the model's size.
     """
-    image = read_image(data, request.original_name, max_pixels=settings.max_image_pixels,
+    image = read_image(data, request.original_name, max_pixels=sizing.pixel_limit(settings),
                        max_channels=settings.max_channels,
                        dimension_order=request.dimension_order or None)
     pixels = select_channels(image, list(request.channels) or None, spec.channels or 1,
@@ -139,7 +140,7 @@ def preprocess(data: bytes, request: JobRequest, settings: ConsumerSettings, spe
     pixel_size = request.image_mpp or image.pixel_size_um
     normalised = [normalize(frame) for frame in pixels]
     choice = choose_scale(request.scale, pixel_size, normalised[0].max(axis=-1),
-                          pixels=pixels.shape[1] * pixels.shape[2], max_pixels=settings.max_image_pixels)
+                          pixels=pixels.shape[1] * pixels.shape[2], max_pixels=sizing.whole_scaled_pixels(settings))
     frames = [Frame(raw, frame, *_tiled(frame, choice.scale, settings, spec))
               for raw, frame in zip(pixels, normalised)]
     return Preprocessed(frames, choice, pixel_size)
@@ -148,7 +149,7 @@ def preprocess(data: bytes, request: JobRequest, settings: ConsumerSettings, spe
 def _tiled(normalised: np.ndarray, scale: float, settings: ConsumerSettings,
            spec: ModelSpec) -> tuple[TileLayout, np.ndarray]:
     tile = spec.tile_height or settings.tile_size
-    scaled = rescale(normalised, scale, max_pixels=settings.max_image_pixels)
+    scaled = rescale(normalised, scale, max_pixels=sizing.whole_scaled_pixels(settings))
     tiles, layout = tile_image(scaled, tile=tile, overlap=min(settings.tile_overlap, tile // 2))
     return layout, tiles
 
@@ -159,7 +160,7 @@ def rescale_if_off(image: Preprocessed, settings: ConsumerSettings, spec: ModelS
     first = image.frames[0]
     first.labels = frame_labels(first)
     better = refined_scale(image.scale, first.labels, pixels=first.raw.shape[0] * first.raw.shape[1],
-                           max_pixels=settings.max_image_pixels)
+                           max_pixels=sizing.whole_scaled_pixels(settings))
     if better is None:
         return False
     image.scale = better
@@ -199,17 +200,18 @@ def _missing(request: JobRequest) -> JobInputError:
                          "(uploads expire; please upload it again)")
 
 
-def _refuse_unstreamable(request: JobRequest, header: Header, settings: ConsumerSettings) -> None:
-    """Fail a large image from its header alone if it is over the limit or cannot be streamed."""
-    name = request.original_name
-    size = f"{header.width}×{header.height}" + (f"×{header.frames} frames" if header.frames > 1 else "")
-    if header.pixels > settings.max_image_pixels:
-        raise JobInputError(f"the image '{name}' is {size} = {pixel_count(header.pixels)}; the limit is "
-                            f"{pixel_count(settings.max_image_pixels)}")
+def _refuse_unstreamable(services: Services, request: JobRequest, header: Header) -> None:
+    """Fail a large image from its header alone: over the limit, not streamable, or too big for
+    the scratch space."""
+    name, settings = request.original_name, services.settings
+    sizing.check_size(name, header.width, header.height, header.frames, settings)
     if not header.streamable:
+        size = f"{header.width}×{header.height}" + (f"×{header.frames} frames" if header.frames > 1 else "")
         raise JobInputError(f"the image '{name}' is {size} = {pixel_count(header.pixels)}; the limit for stacks, "
                             f"PNG and JPEG images is {pixel_count(settings.large_image_pixels)}: above it only "
                             "single-frame TIFF and OME-Zarr images can be processed (save it as one, or crop it)")
+    input_bytes = services.retry.call(lambda: services.storage.size(request.input_file_name), "reading the input")
+    sizing.check_scratch(name, header.pixels, input_bytes)
 
 
 def _segment_large(services: Services, key: str, request: JobRequest) -> None:

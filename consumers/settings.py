@@ -40,10 +40,14 @@ class ConsumerSettings(KioskSettings):
                                                      "stayed unreachable for a whole budget")
     tile_size: int = Field(256, ge=32, description="used when the model accepts any size")
     tile_overlap: int = Field(64, ge=0, description="at most half the tile size")
-    max_image_pixels: int = Field(100_000_000, gt=0, description="the largest image a consumer takes")
+    max_image_pixels: int = Field(1_000_000_000, gt=0, description="the largest image a consumer takes "
+                                                                     "(lowered to what memory_limit_mib can stream)")
     large_image_pixels: int = Field(16_000_000, gt=0, description="single-frame TIFFs above this are segmented "
                                                                   "block by block in bounded memory; other "
                                                                   "images above it are refused")
+    memory_limit_mib: float | None = Field(None, gt=0, description="the container's memory limit (the stacks "
+                                                                   "set it from the pod's): the pixel limit is "
+                                                                   "lowered to what it can stream")
     block_size: int = Field(2048, ge=64, description="px per side of a large image's blocks")
     block_halo: int = Field(128, ge=0, description="context (px) around each block: above the largest nucleus")
     max_channels: int = Field(16, gt=0)

@@ -112,6 +112,7 @@ consumer_pools = [
         jobs_per_replica=cfg.consumer_jobs_per_replica,
         cpu=cfg.consumer_cpu,
         memory=cfg.consumer_memory,
+        max_image_pixels=cfg.max_image_pixels,
         node_selector=cluster.worker_node_labels,
         node_taints=cluster.worker_taints,
         extra_env=platform.workload_env,

@@ -142,6 +142,7 @@ class KioskConfig:
     consumer_jobs_per_replica: int
     consumer_cpu: str
     consumer_memory: str
+    max_image_pixels: int
     tf_serving_image: str
     tf_serving_jobs_per_replica: int
     tf_serving_cooldown_seconds: int
@@ -374,6 +375,7 @@ def load() -> KioskConfig:
         consumer_jobs_per_replica=cfg.require_int("consumerJobsPerReplica"),
         consumer_cpu=cfg.require("consumerCpu"),
         consumer_memory=cfg.require("consumerMemory"),
+        max_image_pixels=cfg.require_int("maxImagePixels"),
         tf_serving_image=cfg.require("tfServingImage"),
         tf_serving_jobs_per_replica=cfg.require_int("tfServingJobsPerReplica"),
         tf_serving_cooldown_seconds=cfg.require_int("tfServingCooldownSeconds"),

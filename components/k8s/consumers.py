@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
+from kubernetes.utils import parse_quantity
+
+from consumers import sizing
 
 from components.k8s.keda import StreamTrigger, scaled_object, scaled_object_spec
 from components.k8s.objects import http_get, keda_scaled_deployment, pod_disruption_budget
@@ -29,6 +32,25 @@ JOB_TYPE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$")
 # Time Kubernetes allows beyond KIOSK_SHUTDOWN_GRACE_SECONDS before SIGKILL:
 # the consumer hands its job back within the grace, then exits.
 GRACE_MARGIN_SECONDS = 30
+SCRATCH = "/scratch"  # a consumer's scratch volume (TMPDIR): large images are streamed through it
+# The container's memory limit in MiB, from the downward API: the consumer lowers its pixel limit to it.
+MEMORY_LIMIT_ENV = {"name": "KIOSK_MEMORY_LIMIT_MIB", "valueFrom": {"resourceFieldRef": {
+    "containerName": "consumer", "resource": "limits.memory", "divisor": "1Mi"}}}
+
+
+def scratch_size(max_image_pixels: int) -> str:
+    """The scratch volume for streaming an image of `max_image_pixels` uploaded uncompressed (GiB)."""
+    needed = sizing.scratch_needed_bytes(max_image_pixels, sizing.INPUT_BYTES_PER_PIXEL * max_image_pixels)
+    return f"{-(-needed // 2**30)}Gi"
+
+
+def check_memory(name: str, memory: str, max_image_pixels: int, large_image_pixels: int) -> None:
+    """Refuse a consumer memory below what its images need by the measured figures (`consumers.sizing`)."""
+    needed = sizing.memory_needed_mib(max_image_pixels, large_image_pixels)
+    if parse_quantity(memory) < needed * 2**20:
+        raise ValueError(f"ConsumerPool {name}: memory {memory} is below the {needed} Mi that images up to "
+                         f"{max_image_pixels:,} pixels need (streamed; {large_image_pixels:,} held whole): "
+                         "raise consumerMemory or lower maxImagePixels")
 
 
 def queue_stream(job_type: str) -> str:
@@ -56,6 +78,9 @@ class ConsumerPoolArgs:
     jobs_per_replica: int = 2
     cpu: str = "1"
     memory: str = "4Gi"
+    # The largest image a consumer takes, and the largest it holds whole (above it: streamed).
+    max_image_pixels: int = 1_000_000_000
+    large_image_pixels: int = 16_000_000
     node_selector: Mapping[str, str] = field(default_factory=dict)
     # Taints of the nodes `node_selector` picks, which the pods tolerate.
     node_taints: Sequence[Taint] = field(default_factory=tuple)
@@ -74,6 +99,7 @@ class ConsumerPool(pulumi.ComponentResource):
         for key in ("max_batch_size", "lease_seconds", "shutdown_grace_seconds", "max_replicas", "jobs_per_replica"):
             if getattr(args, key) < 1:
                 raise ValueError(f"ConsumerPool {name}: {key} must be at least 1")
+        check_memory(name, args.memory, args.max_image_pixels, args.large_image_pixels)
         super().__init__("kiosk:k8s:ConsumerPool", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         k8s_name = f"consumers-{args.job_type}"
@@ -93,6 +119,9 @@ class ConsumerPool(pulumi.ComponentResource):
             "KIOSK_SHUTDOWN_GRACE_SECONDS": str(args.shutdown_grace_seconds),
             "KIOSK_JOB_TTL_SECONDS": str(args.job_ttl_seconds),
             "KIOSK_METRICS_PORT": str(METRICS_PORT),
+            "KIOSK_MAX_IMAGE_PIXELS": str(args.max_image_pixels),
+            "KIOSK_LARGE_IMAGE_PIXELS": str(args.large_image_pixels),
+            "TMPDIR": SCRATCH,
             **args.extra_env,
         }
         metrics_probe = http_get("/metrics", "metrics")
@@ -107,13 +136,16 @@ class ConsumerPool(pulumi.ComponentResource):
                 "nodeSelector": dict(args.node_selector),
                 "tolerations": [t.toleration() for t in args.node_taints],
                 "terminationGracePeriodSeconds": args.shutdown_grace_seconds + GRACE_MARGIN_SECONDS,
+                "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": scratch_size(args.max_image_pixels)}}],
                 "containers": [{
                     "name": "consumer",
                     "image": args.image,
                     "command": ["python", "-m", "consumers"],
-                    "env": env_list(env),
+                    "env": [*env_list(env), MEMORY_LIMIT_ENV],
                     "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
-                    "resources": resource_requirements(args.cpu, args.memory),
+                    "resources": resource_requirements(
+                        args.cpu, args.memory, extra={"ephemeral-storage": scratch_size(args.max_image_pixels)}),
+                    "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH}],
                     "securityContext": RESTRICTED_CONTAINER,
                     # No HTTP API: the metrics endpoint is the sign of life.
                     "readinessProbe": {**metrics_probe, "periodSeconds": 10},

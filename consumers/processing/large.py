@@ -23,14 +23,12 @@ import PIL.Image
 import tifffile
 import zarr
 
-from consumers.errors import JobInputError
 from consumers.jobs import JobRequest
 from consumers.model_client import ModelSpec
 from consumers.processing.blocks import Block, blocks, merge, owned
 from consumers.processing.diameter import SAMPLE_SIDE, ScaleChoice, ScaleSource, choose_scale, refined_scale
 from consumers.processing.imageio import CHANNEL_AXES
 from consumers.processing.measurements import measurements, measurements_csv
-from consumers.processing.messages import pixel_count
 from consumers.processing.ngff import write_label_pyramid
 from consumers.processing.normalize import HIGH_PERCENTILE, LOW_PERCENTILE
 from consumers.processing.overlay import grey_png, overlay_png
@@ -39,6 +37,7 @@ from consumers.processing.resize import rescale, rescaled_shape, restore_labels
 from consumers.processing.sources import RegionSource, open_source
 from consumers.processing.tiling import stitch_tiles, tile_count, tile_image
 from consumers.settings import ConsumerSettings
+from consumers.sizing import check_size, pixel_limit
 
 SAMPLE_PIXELS = 4_000_000  # the normalisation's percentiles are taken over at most about this many pixels
 PREVIEW_SIDE = 2048  # px: the preview's longest side at most
@@ -105,11 +104,7 @@ def segment_large(path: Path, stem: str, request: JobRequest, settings: Consumer
     """
     source = open_source(path, request, spec)
     try:
-        pixels = source.shape[0] * source.shape[1]
-        if pixels > settings.max_image_pixels:
-            width_height = f"{source.shape[1]}×{source.shape[0]}"
-            raise JobInputError(f"the image '{request.original_name}' is {width_height} = {pixel_count(pixels)}; "
-                                f"the limit is {pixel_count(settings.max_image_pixels)}")
+        check_size(request.original_name, source.shape[1], source.shape[0], 1, settings)
         return _segment(source, stem, request, settings, spec, predict, workdir, progress)
     finally:
         source.close()
@@ -188,7 +183,7 @@ def _scale(source: RegionSource, request: JobRequest, settings: ConsumerSettings
     top, left = (max(0, (size - SAMPLE_SIDE) // 2) for size in source.shape)
     centre = _normalised(source.read(slice(top, top + SAMPLE_SIDE), slice(left, left + SAMPLE_SIDE)), low, high)
     pixel_size = request.image_mpp or source.pixel_size_um
-    limits = {"pixels": height * width, "max_pixels": settings.max_image_pixels}
+    limits = {"pixels": height * width, "max_pixels": pixel_limit(settings)}
     choice = choose_scale(request.scale, pixel_size, centre.max(axis=-1), **limits)
     if choice.source != ScaleSource.ESTIMATED:
         return choice
