@@ -21,6 +21,7 @@ import numpy as np
 import tifffile
 
 from consumers.jobs import JobRequest, JobStatus, new_job_key
+from consumers.sizing import MALLOC_ENV
 from consumers.storage import Storage
 from tests.fixtures.consumers import ConsumerPool, JobClient
 from tests.fixtures.model_server import PROJECT_ROOT, ModelServerProcess
@@ -63,7 +64,7 @@ def main() -> None:
     redis_server = RedisServer()
     model_server = ModelServerProcess(args.models).start()
     bucket = tempfile.mkdtemp(prefix="kiosk-bench-large-")
-    pool = ConsumerPool(redis_server.url, bucket, model_server.address, KIOSK_LEASE_SECONDS="30",
+    pool = ConsumerPool(redis_server.url, bucket, model_server.address, KIOSK_LEASE_SECONDS="30", **MALLOC_ENV,
                         KIOSK_MAX_IMAGE_PIXELS=str(limit),
                         KIOSK_LARGE_IMAGE_PIXELS=str(limit if args.whole else STREAMED_ABOVE))
     client = JobClient(redis_server.url, Storage(bucket))

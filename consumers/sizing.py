@@ -10,10 +10,15 @@ from consumers.errors import JobInputError
 from consumers.processing.messages import pixel_count
 from consumers.settings import ConsumerSettings
 
-# Peak RSS of one consumer streaming a large image (measured 2026-12-02: 1,385 MB at 38 MP,
-# 1,473 MB at 164 MP, 1,560 MB at 671 MP): a constant part (the block) and a slow growth.
+# glibc's allocator for a consumer: few arenas, and arrays above 1 MiB in their own mappings, so
+# memory freed after each block goes back to the system instead of fragmenting the heap
+# (a 629 MP image peaked at 2,229 MB without these, 1,849 MB with them).
+MALLOC_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "1048576"}
+# Peak RSS of one consumer streaming a large image (measured 2026-12-02 by
+# benchmarks/large_image.py: 1,385 MB at 38 MP, 1,473 MB at 164 MP, 1,849 MB at 629 MP
+# with MALLOC_ENV): a constant part (the block) and a slow growth, fitted above both.
 STREAMED_PEAK_MIB = 1_400
-STREAMED_MIB_PER_MEGAPIXEL = 0.25
+STREAMED_MIB_PER_MEGAPIXEL = 0.8
 # The small-image path holds the whole image several times over (issue 11: 3.8 GB at 40 MP).
 WHOLE_BYTES_PER_PIXEL = 95
 WHOLE_SCALE_FACTOR = 4  # a whole image may be rescaled to 4× its pixels (nuclei half the model's size)

@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from consumers.jobstore import JobStore
 from consumers.queue import JobQueue
+from consumers.sizing import MALLOC_ENV
 from consumers.storage import Storage
 from local_kiosk.readiness import free_port, wait_until
 from local_kiosk.samples import ensure_samples, submit_file, wait_for
@@ -72,7 +73,7 @@ def main() -> None:
         "KIOSK_PUBLIC_URL": public_url, "KIOSK_DEFAULT_MODEL": settings.default_model,
     }
     workers = [supervisor.start(f"consumer-{index + 1}", [sys.executable, "-m", "consumers"], {
-        **shared_env, "KIOSK_MODEL_SERVER": f"127.0.0.1:{model_port}", "KIOSK_METRICS_PORT": "0",
+        **shared_env, **MALLOC_ENV, "KIOSK_MODEL_SERVER": f"127.0.0.1:{model_port}", "KIOSK_METRICS_PORT": "0",
         "KIOSK_MAX_BATCH_SIZE": str(settings.max_batch_size)}) for index in range(settings.consumers)]
     api = supervisor.start("api", [sys.executable, "-m", "frontend"],
                            {**shared_env, "KIOSK_PORT": str(settings.port)})

@@ -122,6 +122,7 @@ class ConsumerPool(pulumi.ComponentResource):
             "KIOSK_MAX_IMAGE_PIXELS": str(args.max_image_pixels),
             "KIOSK_LARGE_IMAGE_PIXELS": str(args.large_image_pixels),
             "TMPDIR": SCRATCH,
+            **sizing.MALLOC_ENV,
             **args.extra_env,
         }
         metrics_probe = http_get("/metrics", "metrics")

@@ -29,6 +29,7 @@ def _check_sized(run, deployment):
     assert parse_quantity(scratch["emptyDir"]["sizeLimit"]) >= needed, run.stack
     assert limits["ephemeral-storage"] == scratch["emptyDir"]["sizeLimit"]
     assert container["volumeMounts"] == [{"name": scratch["name"], "mountPath": env["TMPDIR"]["value"]}]
+    assert {name: env[name]["value"] for name in sizing.MALLOC_ENV} == sizing.MALLOC_ENV  # as measured
     assert env["KIOSK_MEMORY_LIMIT_MIB"]["valueFrom"]["resourceFieldRef"] == {
         "containerName": container["name"], "resource": "limits.memory", "divisor": "1Mi"}
 
