@@ -150,3 +150,10 @@ def test_a_large_result_zip_is_the_same_bytes_every_time(tmp_path):
     assert (tmp_path / "first.zip").read_bytes() == (tmp_path / "second.zip").read_bytes()
     with zipfile.ZipFile(tmp_path / "first.zip") as archive:
         assert archive.namelist() == ["a.csv", "x.ome.zarr/labels/zarr.json"]
+
+
+def test_a_zipped_ome_zarr_is_one_image_and_a_zip_of_images_is_a_zip_job():
+    request = lambda name: JobRequest(job_type="segmentation", input_file_name=f"uploads/{name}",  # noqa: E731
+                                      original_name=name, model_name=TINY_MODEL)
+    assert request("batch.zip").is_zip
+    assert not request("slide.ome.zarr.zip").is_zip and not request("slide.OZX").is_zip

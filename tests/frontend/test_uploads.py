@@ -22,6 +22,8 @@ JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(100)
     ("no-extension", tiff_bytes(), "no-extension.tif"),
     ("archive", zip_bytes({"a.png": png_bytes()}), "archive.zip"),
     ("photo.tif", zip_bytes({"a.png": png_bytes()}), "photo.zip"),
+    ("slide.ome.zarr.zip", zip_bytes({"slide.ome.zarr/zarr.json": b"{}"}), "slide.ome.zarr.zip"),  # one image
+    ("slide.ozx", zip_bytes({"zarr.json": b"{}"}), "slide.ozx"),  # a zipped OME-Zarr keeps its suffix
     ("../../etc/passwd", tiff_bytes(), "passwd.tif"),
     ("C:\\Users\\lab\\..\\scan 01 (1).tif", tiff_bytes(), "scan_01_1_.tif"),
     ("..", tiff_bytes(), "upload.tif"),
@@ -54,6 +56,7 @@ def test_same_name_twice_does_not_clobber(client, bucket_dir):
     ("evil.tif", b"<script>alert(1)</script>"),
     ("x.tif", b"GIF89a" + bytes(20)),
     ("x.zip", png_bytes()),
+    ("x.ozx", tiff_bytes()),
 ])
 def test_other_content_is_415(client, bucket_dir, name, content):
     response = client.post("/api/upload", files={"file": (name, content)})
