@@ -17,6 +17,8 @@ MEDIA_TYPES = {"tif": "image/tiff", "png": "image/png", "jpg": "image/jpeg", "zi
 def file_kind(head: bytes) -> str | None:
     """`tif`, `png`, `jpg` or `zip` from a file's first bytes (at least `SNIFF_BYTES`); None otherwise."""
     return next((kind for signature, kind in SIGNATURES.items() if head.startswith(signature)), None)
+
+
 OME_ZARR_SUFFIXES = (".zarr.zip", ".ozx")
 """Upload names read as one zipped OME-Zarr image, not as a zip of images."""
 

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from consumers import sizing
 from consumers.errors import JobInputError
 from consumers.filetypes import is_ome_zarr_name
 from consumers.jobs import JobRequest, JobStatus, parse_job_key
@@ -28,14 +29,13 @@ from consumers.processing.diameter import ScaleChoice, choose_scale, refined_sca
 from consumers.processing.imageio import read_image
 from consumers.processing.large import Header, LargeResult, probe, segment_large, zip_files
 from consumers.processing.measurements import measurements_csv
-from consumers.processing.messages import pixel_count
+from consumers.processing.messages import image_size, pixel_count
 from consumers.processing.normalize import normalize
 from consumers.processing.overlay import grey_png, overlay_png
-from consumers.processing.postprocess import labels_from_predictions
+from consumers.processing.postprocess import labels_from_outputs
 from consumers.processing.resize import rescale, restore_labels
-from consumers.processing.tiling import TileLayout, stitch_tiles, tile_image
+from consumers.processing.tiling import TileLayout, predict_in_batches, tile_image
 from consumers.model_client import ModelServerUnavailable, ModelSpec
-from consumers import sizing
 from consumers.services import Services, defer, guarded
 from consumers.settings import ConsumerSettings
 
@@ -206,7 +206,7 @@ def _refuse_unstreamable(services: Services, request: JobRequest, header: Header
     name, settings = request.original_name, services.settings
     sizing.check_size(name, header.width, header.height, header.frames, settings)
     if not header.streamable:
-        size = f"{header.width}×{header.height}" + (f"×{header.frames} frames" if header.frames > 1 else "")
+        size = image_size(header.width, header.height, header.frames)
         raise JobInputError(f"the image '{name}' is {size} = {pixel_count(header.pixels)}; the limit for stacks, "
                             f"PNG and JPEG images is {pixel_count(settings.large_image_pixels)}: above it only "
                             "single-frame TIFF and OME-Zarr images can be processed (save it as one, or crop it)")
@@ -369,9 +369,7 @@ def segment_in_process(data: bytes, request: JobRequest, settings: ConsumerSetti
 
 
 def _predict_directly(image: Preprocessed, predict: Predictor, batch_size: int) -> None:
-    tiles = image.tiles
-    parts = [predict(tiles[start:start + batch_size]) for start in range(0, len(tiles), batch_size)]
-    assign_outputs(image.frames, {name: np.concatenate([part[name] for part in parts]) for name in parts[0]})
+    assign_outputs(image.frames, predict_in_batches(predict, image.tiles, batch_size))
 
 
 def assign_outputs(frames: list[Frame], outputs: dict[str, np.ndarray]) -> None:
@@ -391,9 +389,7 @@ def postprocess(frames: list[Frame]) -> np.ndarray:
 def frame_labels(frame: Frame) -> np.ndarray:
     """A frame's instance labels at the model's scale (post-processed once, then kept)."""
     if frame.labels is None:
-        fgbg = stitch_tiles(frame.outputs["fgbg"], frame.layout)[..., 0]
-        inner = stitch_tiles(frame.outputs["inner_distance"], frame.layout)[..., 0]
-        frame.labels = labels_from_predictions(fgbg, inner)
+        frame.labels = labels_from_outputs(frame.outputs, frame.layout)
     return frame.labels
 
 

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 
 from consumers.errors import JobInputError
-from consumers.processing.messages import pixel_count
+from consumers.processing.messages import image_size, pixel_count
 from consumers.settings import ConsumerSettings
 
 # glibc's allocator for a consumer: few arenas, and arrays above 1 MiB in their own mappings, so
@@ -67,11 +67,10 @@ def check_size(name: str, width: int, height: int, frames: int, settings: Consum
     pixels, limit = width * height * frames, pixel_limit(settings)
     if pixels <= limit:
         return
-    size = f"{width}×{height}" + (f"×{frames} frames" if frames > 1 else "")
     why = "" if limit == settings.max_image_pixels else (
         f" (what a consumer with {settings.memory_limit_mib:,.0f} MiB of memory can stream)")
-    raise JobInputError(f"the image '{name}' is {size} = {pixel_count(pixels)}; the limit is "
-                        f"{pixel_count(limit)}{why}")
+    raise JobInputError(f"the image '{name}' is {image_size(width, height, frames)} = {pixel_count(pixels)}; "
+                        f"the limit is {pixel_count(limit)}{why}")
 
 
 def check_scratch(name: str, pixels: int, input_bytes: int) -> None:

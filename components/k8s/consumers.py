@@ -126,6 +126,7 @@ class ConsumerPool(pulumi.ComponentResource):
             **args.extra_env,
         }
         metrics_probe = http_get("/metrics", "metrics")
+        scratch = scratch_size(args.max_image_pixels)
         self.deployment = keda_scaled_deployment(name, k8s_name, args.namespace, labels, {
             "metadata": {
                 "labels": {**labels, **REDIS_CLIENT_LABEL, **MODEL_CLIENT_LABEL},
@@ -137,7 +138,7 @@ class ConsumerPool(pulumi.ComponentResource):
                 "nodeSelector": dict(args.node_selector),
                 "tolerations": [t.toleration() for t in args.node_taints],
                 "terminationGracePeriodSeconds": args.shutdown_grace_seconds + GRACE_MARGIN_SECONDS,
-                "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": scratch_size(args.max_image_pixels)}}],
+                "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": scratch}}],
                 "containers": [{
                     "name": "consumer",
                     "image": args.image,
@@ -145,7 +146,7 @@ class ConsumerPool(pulumi.ComponentResource):
                     "env": [*env_list(env), MEMORY_LIMIT_ENV],
                     "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
                     "resources": resource_requirements(
-                        args.cpu, args.memory, extra={"ephemeral-storage": scratch_size(args.max_image_pixels)}),
+                        args.cpu, args.memory, extra={"ephemeral-storage": scratch}),
                     "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH}],
                     "securityContext": RESTRICTED_CONTAINER,
                     # No HTTP API: the metrics endpoint is the sign of life.

@@ -227,9 +227,13 @@ def _arrange(pixels: np.ndarray, header: _Header) -> Image:
     if arranged.dtype == bool:
         arranged = arranged.astype(np.uint8)
     native = arranged.dtype.newbyteorder("=")
-    names = header.channel_names
-    names = names if names and len(names) == arranged.shape[-1] else None
-    return Image(np.ascontiguousarray(arranged, dtype=native), header.colour, axes, header.pixel_size_um, names)
+    return Image(np.ascontiguousarray(arranged, dtype=native), header.colour, axes, header.pixel_size_um,
+                 names_if_one_per_channel(header.channel_names, arranged.shape[-1]))
+
+
+def names_if_one_per_channel(names: tuple[str, ...] | None, channels: int) -> tuple[str, ...] | None:
+    """A file's channel names if it names each of `channels` (and nothing else), else None."""
+    return names if names and len(names) == channels and all(names) else None
 
 
 class _ErrorRecorder(logging.Handler):

@@ -32,10 +32,10 @@ from consumers.processing.measurements import measurements, measurements_csv
 from consumers.processing.ngff import write_label_pyramid
 from consumers.processing.normalize import HIGH_PERCENTILE, LOW_PERCENTILE
 from consumers.processing.overlay import grey_png, overlay_png
-from consumers.processing.postprocess import labels_from_predictions
+from consumers.processing.postprocess import labels_from_outputs
 from consumers.processing.resize import rescale, rescaled_shape, restore_labels
 from consumers.processing.sources import RegionSource, open_source
-from consumers.processing.tiling import stitch_tiles, tile_count, tile_image
+from consumers.processing.tiling import predict_in_batches, tile_count, tile_image
 from consumers.settings import ConsumerSettings
 from consumers.sizing import check_size, pixel_limit
 
@@ -168,11 +168,7 @@ class _Model:
     def labels(self, normalised: np.ndarray, scale: float) -> tuple[np.ndarray, int]:
         """Instance labels of `normalised` (h, w, C) at the model's scale (`scale`), and the tiles predicted."""
         tiles, layout = tile_image(rescale(normalised, scale), tile=self._tile, overlap=self._overlap)
-        parts = [self._predict(tiles[start:start + self._batch]) for start in range(0, len(tiles), self._batch)]
-        outputs = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-        found = labels_from_predictions(stitch_tiles(outputs["fgbg"], layout)[..., 0],
-                                        stitch_tiles(outputs["inner_distance"], layout)[..., 0])
-        return found, layout.count
+        return labels_from_outputs(predict_in_batches(self._predict, tiles, self._batch), layout), layout.count
 
 
 def _scale(source: RegionSource, request: JobRequest, settings: ConsumerSettings, model: _Model,

@@ -36,6 +36,11 @@ def dimensions(shape: tuple[int, ...]) -> str:
     return "×".join(str(size) for size in shape)
 
 
+def image_size(width: int, height: int, frames: int = 1) -> str:
+    """'640×480', or '640×480×3 frames' for a stack."""
+    return f"{width}×{height}" + (f"×{frames} frames" if frames > 1 else "")
+
+
 def _scaled(count: int, unit: str, mega: str, giga: str) -> str:
     if count >= 10**9:
         return f"{count / 10**9:.3g} {giga}"

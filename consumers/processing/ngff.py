@@ -36,13 +36,13 @@ class ZarrImage:
 
     pixels: the lazily read array; axes: its axes' names (lowercase NGFF names:
     t, c, z, y, x); pixel_size_um: µm per pixel along x, if the metadata says;
-    channel_names: the omero channel labels, one per channel, if every one is named.
+    channel_names: the omero channel labels as given (the source keeps them only if one per channel).
     """
 
     pixels: zarr.Array
     axes: str
     pixel_size_um: float | None
-    channel_names: tuple[str, ...] | None
+    channel_names: tuple[str, ...]
 
 
 def open_zipped_image(path: Path, name: str) -> tuple[zarr.storage.ZipStore, ZarrImage]:
@@ -104,15 +104,13 @@ def _image(group: zarr.Group, model: ImageV04 | ImageV05, name: str) -> ZarrImag
     scale = next((t.scale[x] for t in level.coordinateTransformations if t.type == "scale"), None)
     unit = _MICROMETRES.get(multiscale.axes[x].unit or "")
     pixel_size = scale * unit if scale and unit else None
-    return ZarrImage(pixels, axes, pixel_size, _channel_names(group, axes, pixels.shape))
+    return ZarrImage(pixels, axes, pixel_size, _channel_names(group))
 
 
-def _channel_names(group: zarr.Group, axes: str, shape: tuple[int, ...]) -> tuple[str, ...] | None:
+def _channel_names(group: zarr.Group) -> tuple[str, ...]:
     attributes = group.attrs.asdict()
     omero = attributes.get("ome", attributes).get("omero") or {}
-    names = tuple(str(channel.get("label") or "").strip() for channel in omero.get("channels") or ())
-    channels = shape[axes.index("c")] if "c" in axes else 1
-    return names if len(names) == channels and all(names) else None
+    return tuple(str(channel.get("label") or "").strip() for channel in omero.get("channels") or ())
 
 
 def _first_line(error: Exception) -> str:

@@ -17,10 +17,10 @@ def ome_pixels(tif: tifffile.TiffFile) -> ElementTree.Element | None:
 
 
 def ome_channel_names(tif: tifffile.TiffFile) -> tuple[str, ...] | None:
-    """The channels' names an OME-TIFF declares (Channel/@Name, in order); None unless every channel has one."""
+    """The channels' names an OME-TIFF declares (Channel/@Name, in order, blank where unnamed); None without OME-XML."""
     pixels = ome_pixels(tif)
     if pixels is None:
         return None
     names = tuple((channel.get("Name") or "").strip()
                   for channel in pixels if channel.tag.endswith("}Channel"))
-    return names if names and all(names) else None
+    return names

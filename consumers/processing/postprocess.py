@@ -12,6 +12,8 @@ from scipy import ndimage
 from skimage.measure import label
 from skimage.segmentation import relabel_sequential, watershed
 
+from consumers.processing.tiling import TileLayout, stitch_tiles
+
 
 def labels_from_predictions(
     fgbg: np.ndarray,
@@ -51,3 +53,9 @@ def labels_from_predictions(
     sizes = np.bincount(labels.ravel())
     labels[sizes[labels] < min_size] = 0
     return relabel_sequential(labels)[0].astype(np.int32, copy=False)
+
+
+def labels_from_outputs(outputs: dict[str, np.ndarray], layout: TileLayout) -> np.ndarray:
+    """Instance labels from a region's per-tile model outputs (`fgbg`, `inner_distance`), stitched by `layout`."""
+    return labels_from_predictions(stitch_tiles(outputs["fgbg"], layout)[..., 0],
+                                   stitch_tiles(outputs["inner_distance"], layout)[..., 0])

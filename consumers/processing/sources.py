@@ -8,12 +8,12 @@ import tifffile
 import zarr
 import zarr.storage
 
+from consumers.filetypes import is_ome_zarr_name
 from consumers.jobs import JobRequest
 from consumers.model_client import ModelSpec
 from consumers.processing.channels import select_channels
-from consumers.processing.imageio import Image
+from consumers.processing.imageio import Image, names_if_one_per_channel
 from consumers.processing.messages import blame_input
-from consumers.filetypes import is_ome_zarr_name
 from consumers.processing.ngff import open_zipped_image
 from consumers.processing.ome_xml import ome_channel_names
 from consumers.processing.pixel_size import tiff_pixel_size
@@ -31,7 +31,9 @@ class RegionSource:
                  unreadable: str) -> None:
         self._pixels, self._axes, self._colour = pixels, axes.upper(), colour
         self.shape = (pixels.shape[self._axes.index("Y")], pixels.shape[self._axes.index("X")])
-        self.pixel_size_um, self.channel_names = pixel_size_um, channel_names
+        channels = int(np.prod([size for axis, size in zip(self._axes, pixels.shape) if axis not in "YX"]))
+        self.pixel_size_um = pixel_size_um
+        self.channel_names = names_if_one_per_channel(channel_names, channels)
         self._request, self._spec, self._unreadable = request, spec, unreadable
 
     def read(self, rows: slice, cols: slice) -> np.ndarray:
@@ -65,10 +67,8 @@ class TiffSource(RegionSource):
         colour = "S" in series.axes and series.keyframe.photometric in (tifffile.PHOTOMETRIC.RGB,
                                                                         tifffile.PHOTOMETRIC.YCBCR)
         pixels = zarr.open_array(series.aszarr(level=0), mode="r")
-        channels = ome_channel_names(self._tif)
-        count = int(np.prod([size for axis, size in zip(series.axes, series.shape) if axis not in "YX"]))
-        super().__init__(pixels, series.axes, colour, tiff_pixel_size(self._tif),
-                         channels if channels and len(channels) == count else None, request, spec, unreadable)
+        super().__init__(pixels, series.axes, colour, tiff_pixel_size(self._tif), ome_channel_names(self._tif),
+                         request, spec, unreadable)
 
     def close(self) -> None:
         self._tif.close()

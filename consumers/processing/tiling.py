@@ -77,6 +77,12 @@ def tile_count(shape: tuple[int, int], tile: int, overlap: int) -> int:
     return len(rows) * len(cols)
 
 
+def predict_in_batches(predict, tiles: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+    """`predict` (tiles in, named outputs out) applied `batch_size` tiles at a time, outputs concatenated."""
+    parts = [predict(tiles[start:start + batch_size]) for start in range(0, len(tiles), batch_size)]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
 def stitch_tiles(tiles: np.ndarray, layout: TileLayout) -> np.ndarray:
     """Blend (N, tile, tile, K) per-tile predictions into one (H, W, K) float32 image."""
     size = layout.tile
